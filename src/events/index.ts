@@ -1,0 +1,11 @@
+export {
+  type Actor,
+  type AuditEntry,
+  type Change,
+  type ChangeFeedEntry,
+  latestChangeSeq,
+  listAuditEntries,
+  readChangesSince,
+  recordChange,
+  systemActor,
+} from './changes.store.js';

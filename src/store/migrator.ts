@@ -1,0 +1,35 @@
+import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import * as m0001 from './migrations/0001_initial.js';
+
+/**
+ * Every migration, by name, in order. Later issues add theirs here; names sort in the order they run.
+ * Migrations are listed statically (not read from disk) so they work the same from source and from a bundle.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001_initial': m0001,
+};
+
+/**
+ * Brings the database to the latest schema. All pending migrations run in one transaction: if one fails,
+ * none is applied and the error is thrown.
+ */
+export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: 'trellis_migrations',
+    migrationLockTableName: 'trellis_migrations_lock',
+  });
+  const result: MigrationResultSet = await migrator.migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error');
+    const err = new Error(
+      `Migration ${failed?.migrationName ?? '?'} failed; the database is unchanged: ${String(
+        (result.error as Error).message ?? result.error,
+      )}`,
+    );
+    err.cause = result.error;
+    throw err;
+  }
+  return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
