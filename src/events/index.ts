@@ -9,3 +9,4 @@ export {
   recordChange,
   systemActor,
 } from './changes.store.js';
+export { type ChangeDeps, runChange } from './run-change.js';

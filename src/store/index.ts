@@ -38,3 +38,23 @@ export function isForeignKeyViolation(err: unknown): boolean {
   const e = err as { code?: string };
   return e?.code === '23503' || e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }
+
+/** One page of a list, newest last; `nextCursor` is passed back as `cursor` for the next page. */
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+export interface PageRequest {
+  limit: number;
+  cursor?: string | undefined;
+}
+
+/** Turns `limit + 1` rows fetched in id order into a page. */
+export function toPage<T extends { id: string }>(rows: T[], limit: number): Page<T> {
+  const more = rows.length > limit;
+  const data = more ? rows.slice(0, limit) : rows;
+  return { data, nextCursor: more ? (data[data.length - 1]?.id ?? null) : null };
+}
+
+export const flag = (b: boolean): number => (b ? 1 : 0);

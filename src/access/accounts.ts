@@ -1,0 +1,324 @@
+/** Developer accounts (organizations), their users and invitations. */
+import type { Change } from '../events/index.js';
+import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
+import {
+  type Clock,
+  TrellisError,
+  generateSecret,
+  hashPassword,
+  hashSecret,
+  invalid,
+  isoNow,
+  newId,
+  notFound,
+} from '../kernel/index.js';
+import { type Executor, type PageRequest, type Tx, isUniqueViolation } from '../store/index.js';
+import {
+  findAccountRow,
+  findInvitationByTokenHash,
+  findUserByEmail,
+  findUserRow,
+  listAccountRows,
+  listInvitationRows,
+  listUserRows,
+  toAccount,
+  toInvitation,
+  toUser,
+} from './access.store.js';
+import { checkCustomFields } from './custom-fields.js';
+import type {
+  Account,
+  AccountCreate,
+  AccountUpdate,
+  Invitation,
+  InvitationCreate,
+  User,
+  UserCreate,
+  UserUpdate,
+} from './schemas.js';
+
+type Record_ = (change: Change) => Promise<void>;
+
+/** Invitations expire after a week. */
+const invitationLifetimeMs = 7 * 24 * 3600 * 1000;
+
+export async function getAccount(db: Executor, id: string): Promise<Account> {
+  const row = await findAccountRow(db, id);
+  if (!row) throw notFound('account', id);
+  return toAccount(row);
+}
+
+export function listAccounts(db: Executor, filter: { state?: string; q?: string }, page: PageRequest) {
+  return listAccountRows(db, filter, page);
+}
+
+/** Inserts an account inside a caller's transaction (signup express composes this). */
+export async function insertAccount(
+  tx: Tx,
+  clock: Clock,
+  record: Record_,
+  input: AccountCreate,
+  prefix = 'customFields',
+): Promise<Account> {
+  const customFields = await checkCustomFields(tx, 'account', input.customFields, { prefix });
+  const id = newId('account');
+  const now = isoNow(clock);
+  await tx
+    .insertInto('accounts')
+    .values({
+      id,
+      name: input.name,
+      state: input.state ?? 'approved',
+      custom_fields: JSON.stringify(customFields),
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
+  const account = await getAccount(tx, id);
+  await record({ type: 'account.created', entityType: 'account', entityId: id, payload: { account } });
+  return account;
+}
+
+export function createAccount(deps: ChangeDeps, actor: Actor, input: AccountCreate): Promise<Account> {
+  return runChange(deps, actor, (tx, record) => insertAccount(tx, deps.clock, record, input));
+}
+
+export async function updateAccount(
+  deps: ChangeDeps,
+  actor: Actor,
+  id: string,
+  input: AccountUpdate,
+): Promise<Account> {
+  return runChange(deps, actor, async (tx, record) => {
+    const before = await getAccount(tx, id);
+    const customFields =
+      input.customFields === undefined
+        ? before.customFields
+        : await checkCustomFields(tx, 'account', input.customFields, { existing: before.customFields });
+    await tx
+      .updateTable('accounts')
+      .set({
+        ...(input.name !== undefined && { name: input.name }),
+        custom_fields: JSON.stringify(customFields),
+        updated_at: isoNow(deps.clock),
+      })
+      .where('id', '=', id)
+      .execute();
+    const account = await getAccount(tx, id);
+    await record({ type: 'account.updated', entityType: 'account', entityId: id, payload: { account } });
+    return account;
+  });
+}
+
+const accountTransitions = {
+  approve: { from: ['pending'], to: 'approved', event: 'account.approved' },
+  suspend: { from: ['pending', 'approved'], to: 'suspended', event: 'account.suspended' },
+  resume: { from: ['suspended'], to: 'approved', event: 'account.resumed' },
+} as const;
+
+/** approve (pending → approved), suspend (→ suspended), resume (suspended → approved). */
+export async function transitionAccount(
+  deps: ChangeDeps,
+  actor: Actor,
+  id: string,
+  action: keyof typeof accountTransitions,
+): Promise<Account> {
+  const t = accountTransitions[action];
+  return runChange(deps, actor, async (tx, record) => {
+    const before = await getAccount(tx, id);
+    if (!(t.from as readonly string[]).includes(before.state)) {
+      throw new TrellisError('invalid_state', `An account that is ${before.state} cannot be ${action}d.`);
+    }
+    await tx.updateTable('accounts').set({ state: t.to, updated_at: isoNow(deps.clock) }).where('id', '=', id).execute();
+    const account = await getAccount(tx, id);
+    await record({ type: t.event, entityType: 'account', entityId: id, payload: { account, accountId: id } });
+    return account;
+  });
+}
+
+export async function deleteAccount(deps: ChangeDeps, actor: Actor, id: string): Promise<void> {
+  await runChange(deps, actor, async (tx, record) => {
+    const account = await getAccount(tx, id);
+    await tx.deleteFrom('accounts').where('id', '=', id).execute();
+    await record({ type: 'account.deleted', entityType: 'account', entityId: id, payload: { account, accountId: id } });
+  });
+}
+
+// users
+
+export async function getUser(db: Executor, id: string): Promise<User> {
+  const row = await findUserRow(db, id);
+  if (!row) throw notFound('user', id);
+  return toUser(row);
+}
+
+export async function listUsers(db: Executor, accountId: string): Promise<User[]> {
+  await getAccount(db, accountId);
+  return listUserRows(db, accountId);
+}
+
+/** Inserts a user inside a caller's transaction. */
+export async function insertUser(
+  tx: Tx,
+  clock: Clock,
+  record: Record_,
+  accountId: string,
+  input: UserCreate,
+  prefix = 'customFields',
+): Promise<User> {
+  await getAccount(tx, accountId);
+  const customFields = await checkCustomFields(tx, 'user', input.customFields, { prefix });
+  if (await findUserByEmail(tx, input.email)) {
+    throw new TrellisError('conflict', `A user with e-mail ${input.email} already exists.`);
+  }
+  const id = newId('user');
+  const now = isoNow(clock);
+  try {
+    await tx
+      .insertInto('users')
+      .values({
+        id,
+        account_id: accountId,
+        email: input.email.toLowerCase(),
+        name: input.name,
+        role: input.role ?? 'admin',
+        password_hash: input.password ? await hashPassword(input.password) : null,
+        custom_fields: JSON.stringify(customFields),
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new TrellisError('conflict', `A user with e-mail ${input.email} already exists.`);
+    throw err;
+  }
+  const user = await getUser(tx, id);
+  await record({ type: 'user.created', entityType: 'user', entityId: id, payload: { user, accountId } });
+  return user;
+}
+
+export function createUser(deps: ChangeDeps, actor: Actor, accountId: string, input: UserCreate): Promise<User> {
+  return runChange(deps, actor, (tx, record) => insertUser(tx, deps.clock, record, accountId, input));
+}
+
+export async function updateUser(deps: ChangeDeps, actor: Actor, id: string, input: UserUpdate): Promise<User> {
+  return runChange(deps, actor, async (tx, record) => {
+    const before = await getUser(tx, id);
+    if (input.role === 'member' && before.role === 'admin') await ensureAnotherAdmin(tx, before);
+    const customFields =
+      input.customFields === undefined
+        ? before.customFields
+        : await checkCustomFields(tx, 'user', input.customFields, { existing: before.customFields });
+    await tx
+      .updateTable('users')
+      .set({
+        ...(input.name !== undefined && { name: input.name }),
+        ...(input.role !== undefined && { role: input.role }),
+        ...(input.password !== undefined && { password_hash: await hashPassword(input.password) }),
+        custom_fields: JSON.stringify(customFields),
+        updated_at: isoNow(deps.clock),
+      })
+      .where('id', '=', id)
+      .execute();
+    const user = await getUser(tx, id);
+    await record({ type: 'user.updated', entityType: 'user', entityId: id, payload: { user, accountId: user.accountId } });
+    return user;
+  });
+}
+
+async function ensureAnotherAdmin(db: Executor, user: User): Promise<void> {
+  const admins = (await listUserRows(db, user.accountId)).filter((u) => u.role === 'admin' && u.id !== user.id);
+  if (admins.length === 0) {
+    throw new TrellisError('invalid_state', 'An account needs at least one admin user.');
+  }
+}
+
+export async function deleteUser(deps: ChangeDeps, actor: Actor, id: string): Promise<void> {
+  await runChange(deps, actor, async (tx, record) => {
+    const user = await getUser(tx, id);
+    if (user.role === 'admin') await ensureAnotherAdmin(tx, user);
+    await tx.deleteFrom('users').where('id', '=', id).execute();
+    await record({ type: 'user.deleted', entityType: 'user', entityId: id, payload: { user, accountId: user.accountId } });
+  });
+}
+
+// invitations
+
+export async function listInvitations(db: Executor, accountId: string): Promise<Invitation[]> {
+  await getAccount(db, accountId);
+  return listInvitationRows(db, accountId);
+}
+
+/** Invites someone to an account; the token is returned once, to be mailed to them. */
+export async function createInvitation(
+  deps: ChangeDeps,
+  actor: Actor,
+  accountId: string,
+  input: InvitationCreate,
+): Promise<Invitation & { token: string }> {
+  return runChange(deps, actor, async (tx, record) => {
+    await getAccount(tx, accountId);
+    if (await findUserByEmail(tx, input.email)) {
+      throw new TrellisError('conflict', `A user with e-mail ${input.email} already exists.`);
+    }
+    const token = generateSecret('invitation');
+    const id = newId('invitation');
+    await tx
+      .insertInto('invitations')
+      .values({
+        id,
+        account_id: accountId,
+        email: input.email.toLowerCase(),
+        role: input.role ?? 'member',
+        token_hash: hashSecret(token),
+        expires_at: new Date(deps.clock.now() + invitationLifetimeMs).toISOString(),
+        accepted_at: null,
+        created_at: isoNow(deps.clock),
+      })
+      .execute();
+    const row = await tx.selectFrom('invitations').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    const invitation = toInvitation(row);
+    await record({ type: 'invitation.created', entityType: 'invitation', entityId: id, payload: { invitation, accountId } });
+    return { ...invitation, token };
+  });
+}
+
+/** Looks up a pending, unexpired invitation by its token (timing-safe: by hash). */
+export async function findOpenInvitation(db: Executor, clock: Clock, token: string): Promise<Invitation | undefined> {
+  const row = await findInvitationByTokenHash(db, hashSecret(token));
+  if (!row || row.accepted_at !== null || row.expires_at < isoNow(clock)) return undefined;
+  return toInvitation(row);
+}
+
+/** Accepts an invitation: creates the user in the inviting account. */
+export async function acceptInvitation(
+  deps: ChangeDeps,
+  actor: Actor,
+  token: string,
+  input: { name: string; password: string },
+): Promise<User> {
+  return runChange(deps, actor, async (tx, record) => {
+    const invitation = await findOpenInvitation(tx, deps.clock, token);
+    if (!invitation) throw invalid([{ field: 'token', message: 'the invitation is unknown, used or expired' }]);
+    await tx
+      .updateTable('invitations')
+      .set({ accepted_at: isoNow(deps.clock) })
+      .where('id', '=', invitation.id)
+      .execute();
+    return insertUser(tx, deps.clock, record, invitation.accountId, {
+      email: invitation.email,
+      name: input.name,
+      role: invitation.role,
+      password: input.password,
+    });
+  });
+}
+
+export async function deleteInvitation(deps: ChangeDeps, actor: Actor, accountId: string, id: string): Promise<void> {
+  await runChange(deps, actor, async (tx, record) => {
+    const row = await tx.selectFrom('invitations').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row || row.account_id !== accountId) throw notFound('invitation', id);
+    await tx.deleteFrom('invitations').where('id', '=', id).execute();
+    await record({ type: 'invitation.deleted', entityType: 'invitation', entityId: id, payload: { accountId } });
+  });
+}

@@ -1,0 +1,216 @@
+/**
+ * The shapes of the catalog: services, metrics and methods, mapping rules, plans and limits. One schema per
+ * operation drives request validation, the TypeScript types and the OpenAPI document.
+ */
+import { type Static, Type as T } from '@sinclair/typebox';
+
+export const SystemName = T.String({ pattern: '^[a-z0-9][a-z0-9_\\-]{0,99}$', description: 'lower-case identifier' });
+const Name = T.String({ minLength: 1, maxLength: 200 });
+const HttpUrl = T.String({ pattern: '^https?://[^\\s]+$', maxLength: 2000 });
+const HeaderName = T.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$" });
+
+export const AuthMode = T.Union([T.Literal('user_key'), T.Literal('app_id_app_key'), T.Literal('oauth2')]);
+export const CredentialsLocation = T.Union([T.Literal('header'), T.Literal('query')]);
+export const LimiterMode = T.Union([T.Literal('strict'), T.Literal('batched')]);
+export const FailureMode = T.Union([T.Literal('open'), T.Literal('closed')]);
+
+export const Service = T.Object({
+  id: T.String(),
+  name: T.String(),
+  systemName: T.String(),
+  description: T.String(),
+  upstreamProduction: T.String(),
+  upstreamSandbox: T.String(),
+  authMode: AuthMode,
+  credentialsLocation: CredentialsLocation,
+  userKeyName: T.String(),
+  appIdName: T.String(),
+  appKeyName: T.String(),
+  secretToken: T.Union([T.String(), T.Null()], { description: 'sent upstream as X-Trellis-Secret' }),
+  gatewayHost: T.String({ description: 'route requests with this Host header here (empty: any host)' }),
+  gatewayPathPrefix: T.String({ description: 'route requests under this path prefix here; removed upstream' }),
+  limiterMode: LimiterMode,
+  limiterFailureMode: FailureMode,
+  maxBodyBytes: T.Integer(),
+  hasOpenapi: T.Boolean(),
+  createdAt: T.String(),
+  updatedAt: T.String(),
+});
+export type Service = Static<typeof Service>;
+
+const serviceSettings = {
+  description: T.String({ maxLength: 10_000 }),
+  upstreamProduction: HttpUrl,
+  upstreamSandbox: HttpUrl,
+  authMode: AuthMode,
+  credentialsLocation: CredentialsLocation,
+  userKeyName: HeaderName,
+  appIdName: HeaderName,
+  appKeyName: HeaderName,
+  secretToken: T.Union([T.String({ minLength: 8, maxLength: 500 }), T.Null()]),
+  gatewayHost: T.String({ maxLength: 255, pattern: '^[a-z0-9.\\-:]*$' }),
+  gatewayPathPrefix: T.String({ maxLength: 255, pattern: '^(/[A-Za-z0-9._~\\-/]*)?$' }),
+  limiterMode: LimiterMode,
+  limiterFailureMode: FailureMode,
+  maxBodyBytes: T.Integer({ minimum: 0, maximum: 1024 * 1024 * 1024 }),
+};
+
+const { upstreamProduction: _required, ...optionalServiceSettings } = serviceSettings;
+
+export const ServiceCreate = T.Object(
+  {
+    name: Name,
+    systemName: SystemName,
+    upstreamProduction: HttpUrl,
+    ...T.Partial(T.Object(optionalServiceSettings)).properties,
+  },
+  { additionalProperties: false },
+);
+export type ServiceCreate = Static<typeof ServiceCreate>;
+
+export const ServiceUpdate = T.Partial(T.Object({ name: Name, ...serviceSettings }), { additionalProperties: false });
+export type ServiceUpdate = Static<typeof ServiceUpdate>;
+
+export const Metric = T.Object({
+  id: T.String(),
+  serviceId: T.String(),
+  systemName: T.String(),
+  friendlyName: T.String(),
+  unit: T.String(),
+  description: T.String(),
+  parentId: T.Union([T.String(), T.Null()], { description: 'the hits metric for methods; null for metrics' }),
+  kind: T.Union([T.Literal('metric'), T.Literal('method')]),
+  createdAt: T.String(),
+});
+export type Metric = Static<typeof Metric>;
+
+export const MetricCreate = T.Object(
+  {
+    systemName: SystemName,
+    friendlyName: Name,
+    unit: T.Optional(T.String({ minLength: 1, maxLength: 50 })),
+    description: T.Optional(T.String({ maxLength: 10_000 })),
+  },
+  { additionalProperties: false },
+);
+export type MetricCreate = Static<typeof MetricCreate>;
+
+export const MetricUpdate = T.Partial(T.Omit(MetricCreate, ['systemName']), { additionalProperties: false });
+export type MetricUpdate = Static<typeof MetricUpdate>;
+
+export const HttpMethod = T.Union(
+  ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'ANY'].map((m) => T.Literal(m)),
+);
+
+export const MappingRule = T.Object({
+  id: T.String(),
+  serviceId: T.String(),
+  httpMethod: T.String(),
+  pattern: T.String(),
+  metricId: T.String(),
+  delta: T.Integer(),
+  position: T.Integer(),
+  last: T.Boolean(),
+  createdAt: T.String(),
+});
+export type MappingRule = Static<typeof MappingRule>;
+
+const Pattern = T.String({
+  minLength: 1,
+  maxLength: 1000,
+  pattern: '^/[^\\s#]*$',
+  description: 'path pattern: `/statuses/{id}.json`; `$` at the end anchors it; `?a={a}` matches query parameters',
+});
+
+export const MappingRuleCreate = T.Object(
+  {
+    httpMethod: HttpMethod,
+    pattern: Pattern,
+    metricId: T.String(),
+    delta: T.Optional(T.Integer({ minimum: 1, maximum: 1_000_000 })),
+    position: T.Optional(T.Integer({ minimum: 0, maximum: 1_000_000 })),
+    last: T.Optional(T.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type MappingRuleCreate = Static<typeof MappingRuleCreate>;
+
+export const MappingRuleUpdate = T.Partial(MappingRuleCreate, { additionalProperties: false });
+export type MappingRuleUpdate = Static<typeof MappingRuleUpdate>;
+
+export const Period = T.Union(
+  ['minute', 'hour', 'day', 'week', 'month', 'year', 'eternity'].map((p) => T.Literal(p)),
+);
+export const periods = ['minute', 'hour', 'day', 'week', 'month', 'year', 'eternity'] as const;
+export type Period = (typeof periods)[number];
+
+export const LimitScope = T.Union([T.Literal('application'), T.Literal('end_user')]);
+
+export const PlanLimit = T.Object({
+  id: T.String(),
+  planId: T.String(),
+  metricId: T.String(),
+  period: T.String(),
+  value: T.Integer(),
+  scope: T.String(),
+});
+export type PlanLimit = Static<typeof PlanLimit>;
+
+export const PlanLimitCreate = T.Object(
+  {
+    metricId: T.String(),
+    period: Period,
+    value: T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    scope: T.Optional(LimitScope),
+  },
+  { additionalProperties: false },
+);
+export type PlanLimitCreate = Static<typeof PlanLimitCreate>;
+
+export const PlanLimitUpdate = T.Object({ value: T.Integer({ minimum: 0 }) }, { additionalProperties: false });
+
+export const Plan = T.Object({
+  id: T.String(),
+  serviceId: T.String(),
+  name: T.String(),
+  systemName: T.String(),
+  description: T.String(),
+  state: T.Union([T.Literal('published'), T.Literal('hidden')]),
+  approvalRequired: T.Boolean(),
+  isDefault: T.Boolean(),
+  trialDays: T.Integer(),
+  endUserKeySource: T.Union([T.Literal('header'), T.Literal('claim')]),
+  endUserKeyName: T.String({ description: 'header or token claim identifying the end user; empty: none' }),
+  limits: T.Array(PlanLimit),
+  disabledMetricIds: T.Array(T.String()),
+  createdAt: T.String(),
+  updatedAt: T.String(),
+});
+export type Plan = Static<typeof Plan>;
+
+const planSettings = {
+  description: T.String({ maxLength: 10_000 }),
+  state: T.Union([T.Literal('published'), T.Literal('hidden')]),
+  approvalRequired: T.Boolean(),
+  trialDays: T.Integer({ minimum: 0, maximum: 3650 }),
+  endUserKeySource: T.Union([T.Literal('header'), T.Literal('claim')]),
+  endUserKeyName: T.String({ maxLength: 100, pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]*$" }),
+};
+
+export const PlanCreate = T.Object(
+  {
+    name: Name,
+    systemName: SystemName,
+    description: T.Optional(planSettings.description),
+    state: T.Optional(planSettings.state),
+    approvalRequired: T.Optional(planSettings.approvalRequired),
+    trialDays: T.Optional(planSettings.trialDays),
+    endUserKeySource: T.Optional(planSettings.endUserKeySource),
+    endUserKeyName: T.Optional(planSettings.endUserKeyName),
+  },
+  { additionalProperties: false },
+);
+export type PlanCreate = Static<typeof PlanCreate>;
+
+export const PlanUpdate = T.Partial(T.Object({ name: Name, ...planSettings }), { additionalProperties: false });
+export type PlanUpdate = Static<typeof PlanUpdate>;

@@ -1,0 +1,32 @@
+import type { Clock } from '../kernel/index.js';
+import type { Db, Tx } from '../store/index.js';
+import { type Actor, type Change, recordChange } from './changes.store.js';
+
+/** What every state-changing operation needs. */
+export interface ChangeDeps {
+  db: Db;
+  clock: Clock;
+  /** Called after a change commits (the control process publishes a notification so gateways reload at once). */
+  onCommitted?: (changes: Change[]) => void;
+}
+
+/**
+ * Runs `fn` in one transaction; every change it records is written to the audit log and the outbox in that same
+ * transaction, and announced through `onCommitted` once committed.
+ * @example await runChange(deps, actor, async (tx, record) => { …; await record({ type: 'plan.created', … }) })
+ */
+export async function runChange<T>(
+  deps: ChangeDeps,
+  actor: Actor,
+  fn: (tx: Tx, record: (change: Change) => Promise<void>) => Promise<T>,
+): Promise<T> {
+  const changes: Change[] = [];
+  const result = await deps.db.transaction().execute((tx) =>
+    fn(tx, async (change) => {
+      changes.push(change);
+      await recordChange(tx, deps.clock, actor, change);
+    }),
+  );
+  if (changes.length > 0) deps.onCommitted?.(changes);
+  return result;
+}
