@@ -128,8 +128,16 @@ export async function findAccountRow(db: Executor, id: string) {
   return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function listAccountRows(db: Executor, filter: { state?: string; q?: string }, page: PageRequest) {
-  let q = db.selectFrom('accounts').selectAll().orderBy('id').limit(page.limit + 1);
+export async function listAccountRows(
+  db: Executor,
+  filter: { state?: string; q?: string },
+  page: PageRequest,
+) {
+  let q = db
+    .selectFrom('accounts')
+    .selectAll()
+    .orderBy('id')
+    .limit(page.limit + 1);
   if (page.cursor) q = q.where('id', '>', page.cursor);
   if (filter.state) q = q.where('state', '=', filter.state);
   if (filter.q) q = q.where('name', 'like', `%${filter.q.replace(/[%_\\]/g, '')}%`);
@@ -147,9 +155,9 @@ export async function findUserByEmail(db: Executor, email: string) {
 }
 
 export async function listUserRows(db: Executor, accountId: string) {
-  return (await db.selectFrom('users').selectAll().where('account_id', '=', accountId).orderBy('id').execute()).map(
-    toUser,
-  );
+  return (
+    await db.selectFrom('users').selectAll().where('account_id', '=', accountId).orderBy('id').execute()
+  ).map(toUser);
 }
 
 export async function listInvitationRows(db: Executor, accountId: string) {
@@ -164,7 +172,10 @@ export async function findInvitationByTokenHash(db: Executor, hash: string) {
 
 // applications
 
-async function hydrateApplications(db: Executor, rows: Selectable<ApplicationTable>[]): Promise<Application[]> {
+async function hydrateApplications(
+  db: Executor,
+  rows: Selectable<ApplicationTable>[],
+): Promise<Application[]> {
   if (rows.length === 0) return [];
   const creds = await db
     .selectFrom('credentials')
@@ -176,12 +187,7 @@ async function hydrateApplications(db: Executor, rows: Selectable<ApplicationTab
     )
     .orderBy('id')
     .execute();
-  return rows.map((r) =>
-    toApplication(
-      r,
-      creds.filter((c) => c.application_id === r.id).map(toCredential),
-    ),
-  );
+  return rows.map((r) => toApplication(r, creds.filter((c) => c.application_id === r.id).map(toCredential)));
 }
 
 export async function findApplication(db: Executor, id: string): Promise<Application | undefined> {
@@ -199,7 +205,11 @@ export interface ApplicationFilter {
 }
 
 export async function listApplicationRows(db: Executor, filter: ApplicationFilter, page: PageRequest) {
-  let q = db.selectFrom('applications').selectAll().orderBy('id').limit(page.limit + 1);
+  let q = db
+    .selectFrom('applications')
+    .selectAll()
+    .orderBy('id')
+    .limit(page.limit + 1);
   if (page.cursor) q = q.where('id', '>', page.cursor);
   if (filter.accountId) q = q.where('account_id', '=', filter.accountId);
   if (filter.serviceId) q = q.where('service_id', '=', filter.serviceId);
@@ -211,7 +221,11 @@ export async function listApplicationRows(db: Executor, filter: ApplicationFilte
   return toPage(await hydrateApplications(db, rows), page.limit);
 }
 
-export async function countActiveCredentials(db: Executor, applicationId: string, kind: string): Promise<number> {
+export async function countActiveCredentials(
+  db: Executor,
+  applicationId: string,
+  kind: string,
+): Promise<number> {
   const row = await db
     .selectFrom('credentials')
     .select((eb) => eb.fn.countAll().as('n'))

@@ -129,7 +129,11 @@ export async function transitionAccount(
     if (!(t.from as readonly string[]).includes(before.state)) {
       throw new TrellisError('invalid_state', `An account that is ${before.state} cannot be ${action}d.`);
     }
-    await tx.updateTable('accounts').set({ state: t.to, updated_at: isoNow(deps.clock) }).where('id', '=', id).execute();
+    await tx
+      .updateTable('accounts')
+      .set({ state: t.to, updated_at: isoNow(deps.clock) })
+      .where('id', '=', id)
+      .execute();
     const account = await getAccount(tx, id);
     await record({ type: t.event, entityType: 'account', entityId: id, payload: { account, accountId: id } });
     return account;
@@ -140,7 +144,12 @@ export async function deleteAccount(deps: ChangeDeps, actor: Actor, id: string):
   await runChange(deps, actor, async (tx, record) => {
     const account = await getAccount(tx, id);
     await tx.deleteFrom('accounts').where('id', '=', id).execute();
-    await record({ type: 'account.deleted', entityType: 'account', entityId: id, payload: { account, accountId: id } });
+    await record({
+      type: 'account.deleted',
+      entityType: 'account',
+      entityId: id,
+      payload: { account, accountId: id },
+    });
   });
 }
 
@@ -189,7 +198,8 @@ export async function insertUser(
       })
       .execute();
   } catch (err) {
-    if (isUniqueViolation(err)) throw new TrellisError('conflict', `A user with e-mail ${input.email} already exists.`);
+    if (isUniqueViolation(err))
+      throw new TrellisError('conflict', `A user with e-mail ${input.email} already exists.`);
     throw err;
   }
   const user = await getUser(tx, id);
@@ -197,11 +207,21 @@ export async function insertUser(
   return user;
 }
 
-export function createUser(deps: ChangeDeps, actor: Actor, accountId: string, input: UserCreate): Promise<User> {
+export function createUser(
+  deps: ChangeDeps,
+  actor: Actor,
+  accountId: string,
+  input: UserCreate,
+): Promise<User> {
   return runChange(deps, actor, (tx, record) => insertUser(tx, deps.clock, record, accountId, input));
 }
 
-export async function updateUser(deps: ChangeDeps, actor: Actor, id: string, input: UserUpdate): Promise<User> {
+export async function updateUser(
+  deps: ChangeDeps,
+  actor: Actor,
+  id: string,
+  input: UserUpdate,
+): Promise<User> {
   return runChange(deps, actor, async (tx, record) => {
     const before = await getUser(tx, id);
     if (input.role === 'member' && before.role === 'admin') await ensureAnotherAdmin(tx, before);
@@ -221,13 +241,20 @@ export async function updateUser(deps: ChangeDeps, actor: Actor, id: string, inp
       .where('id', '=', id)
       .execute();
     const user = await getUser(tx, id);
-    await record({ type: 'user.updated', entityType: 'user', entityId: id, payload: { user, accountId: user.accountId } });
+    await record({
+      type: 'user.updated',
+      entityType: 'user',
+      entityId: id,
+      payload: { user, accountId: user.accountId },
+    });
     return user;
   });
 }
 
 async function ensureAnotherAdmin(db: Executor, user: User): Promise<void> {
-  const admins = (await listUserRows(db, user.accountId)).filter((u) => u.role === 'admin' && u.id !== user.id);
+  const admins = (await listUserRows(db, user.accountId)).filter(
+    (u) => u.role === 'admin' && u.id !== user.id,
+  );
   if (admins.length === 0) {
     throw new TrellisError('invalid_state', 'An account needs at least one admin user.');
   }
@@ -238,7 +265,12 @@ export async function deleteUser(deps: ChangeDeps, actor: Actor, id: string): Pr
     const user = await getUser(tx, id);
     if (user.role === 'admin') await ensureAnotherAdmin(tx, user);
     await tx.deleteFrom('users').where('id', '=', id).execute();
-    await record({ type: 'user.deleted', entityType: 'user', entityId: id, payload: { user, accountId: user.accountId } });
+    await record({
+      type: 'user.deleted',
+      entityType: 'user',
+      entityId: id,
+      payload: { user, accountId: user.accountId },
+    });
   });
 }
 
@@ -278,13 +310,22 @@ export async function createInvitation(
       .execute();
     const row = await tx.selectFrom('invitations').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     const invitation = toInvitation(row);
-    await record({ type: 'invitation.created', entityType: 'invitation', entityId: id, payload: { invitation, accountId } });
+    await record({
+      type: 'invitation.created',
+      entityType: 'invitation',
+      entityId: id,
+      payload: { invitation, accountId },
+    });
     return { ...invitation, token };
   });
 }
 
 /** Looks up a pending, unexpired invitation by its token (timing-safe: by hash). */
-export async function findOpenInvitation(db: Executor, clock: Clock, token: string): Promise<Invitation | undefined> {
+export async function findOpenInvitation(
+  db: Executor,
+  clock: Clock,
+  token: string,
+): Promise<Invitation | undefined> {
   const row = await findInvitationByTokenHash(db, hashSecret(token));
   if (!row || row.accepted_at !== null || row.expires_at < isoNow(clock)) return undefined;
   return toInvitation(row);
@@ -299,7 +340,8 @@ export async function acceptInvitation(
 ): Promise<User> {
   return runChange(deps, actor, async (tx, record) => {
     const invitation = await findOpenInvitation(tx, deps.clock, token);
-    if (!invitation) throw invalid([{ field: 'token', message: 'the invitation is unknown, used or expired' }]);
+    if (!invitation)
+      throw invalid([{ field: 'token', message: 'the invitation is unknown, used or expired' }]);
     await tx
       .updateTable('invitations')
       .set({ accepted_at: isoNow(deps.clock) })
@@ -314,11 +356,21 @@ export async function acceptInvitation(
   });
 }
 
-export async function deleteInvitation(deps: ChangeDeps, actor: Actor, accountId: string, id: string): Promise<void> {
+export async function deleteInvitation(
+  deps: ChangeDeps,
+  actor: Actor,
+  accountId: string,
+  id: string,
+): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const row = await tx.selectFrom('invitations').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row || row.account_id !== accountId) throw notFound('invitation', id);
     await tx.deleteFrom('invitations').where('id', '=', id).execute();
-    await record({ type: 'invitation.deleted', entityType: 'invitation', entityId: id, payload: { accountId } });
+    await record({
+      type: 'invitation.deleted',
+      entityType: 'invitation',
+      entityId: id,
+      payload: { accountId },
+    });
   });
 }

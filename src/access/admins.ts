@@ -26,7 +26,11 @@ export async function getAdminUser(db: Executor, id: string): Promise<AdminUser>
   return toAdminUser(row);
 }
 
-export async function createAdminUser(deps: ChangeDeps, actor: Actor, input: AdminUserCreate): Promise<AdminUser> {
+export async function createAdminUser(
+  deps: ChangeDeps,
+  actor: Actor,
+  input: AdminUserCreate,
+): Promise<AdminUser> {
   const passwordHash = await hashPassword(input.password);
   try {
     return await runChange(deps, actor, async (tx, record) => {
@@ -34,14 +38,27 @@ export async function createAdminUser(deps: ChangeDeps, actor: Actor, input: Adm
       const now = isoNow(deps.clock);
       await tx
         .insertInto('admin_users')
-        .values({ id, email: input.email.toLowerCase(), name: input.name, password_hash: passwordHash, created_at: now, updated_at: now })
+        .values({
+          id,
+          email: input.email.toLowerCase(),
+          name: input.name,
+          password_hash: passwordHash,
+          created_at: now,
+          updated_at: now,
+        })
         .execute();
       const user = await getAdminUser(tx, id);
-      await record({ type: 'admin_user.created', entityType: 'admin_user', entityId: id, payload: { adminUser: user } });
+      await record({
+        type: 'admin_user.created',
+        entityType: 'admin_user',
+        entityId: id,
+        payload: { adminUser: user },
+      });
       return user;
     });
   } catch (err) {
-    if (isUniqueViolation(err)) throw new TrellisError('conflict', `An admin with e-mail ${input.email} exists.`);
+    if (isUniqueViolation(err))
+      throw new TrellisError('conflict', `An admin with e-mail ${input.email} exists.`);
     throw err;
   }
 }
@@ -52,15 +69,25 @@ export async function deleteAdminUser(deps: ChangeDeps, actor: Actor, id: string
     const others = await tx.selectFrom('admin_users').select('id').where('id', '!=', id).executeTakeFirst();
     if (!others) throw new TrellisError('invalid_state', 'The last admin user cannot be deleted.');
     await tx.deleteFrom('admin_users').where('id', '=', id).execute();
-    await record({ type: 'admin_user.deleted', entityType: 'admin_user', entityId: id, payload: { adminUser: user } });
+    await record({
+      type: 'admin_user.deleted',
+      entityType: 'admin_user',
+      entityId: id,
+      payload: { adminUser: user },
+    });
   });
 }
 
 /** Checks an admin's e-mail and password; the same work is done for unknown e-mails so timing tells nothing. */
-export async function verifyAdminLogin(db: Executor, email: string, password: string): Promise<AdminUser | undefined> {
+export async function verifyAdminLogin(
+  db: Executor,
+  email: string,
+  password: string,
+): Promise<AdminUser | undefined> {
   const row = await findAdminUserByEmail(db, email);
   // A fixed argon2 hash of a random password: verifying against it costs what a real verification costs.
-  const decoy = '$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWhhc2g';
+  const decoy =
+    '$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWhhc2g';
   const ok = await verifyPassword(row?.password_hash ?? decoy, password);
   return row && ok ? toAdminUser(row) : undefined;
 }
@@ -99,7 +126,12 @@ export async function createAdminToken(
       })
       .execute();
     const created = await getAdminToken(tx, id);
-    await record({ type: 'admin_token.created', entityType: 'admin_token', entityId: id, payload: { adminToken: created } });
+    await record({
+      type: 'admin_token.created',
+      entityType: 'admin_token',
+      entityId: id,
+      payload: { adminToken: created },
+    });
     return { ...created, token };
   });
 }
@@ -108,9 +140,18 @@ export async function revokeAdminToken(deps: ChangeDeps, actor: Actor, id: strin
   return runChange(deps, actor, async (tx, record) => {
     const before = await getAdminToken(tx, id);
     if (before.revokedAt) throw new TrellisError('invalid_state', 'The token is already revoked.');
-    await tx.updateTable('admin_tokens').set({ revoked_at: isoNow(deps.clock) }).where('id', '=', id).execute();
+    await tx
+      .updateTable('admin_tokens')
+      .set({ revoked_at: isoNow(deps.clock) })
+      .where('id', '=', id)
+      .execute();
     const token = await getAdminToken(tx, id);
-    await record({ type: 'admin_token.revoked', entityType: 'admin_token', entityId: id, payload: { adminToken: token } });
+    await record({
+      type: 'admin_token.revoked',
+      entityType: 'admin_token',
+      entityId: id,
+      payload: { adminToken: token },
+    });
     return token;
   });
 }
@@ -135,7 +176,11 @@ export async function authenticateAdminToken(
   // last_used_at at minute precision: one write a minute per token, not one per request.
   const minute = isoNow(clock).slice(0, 16);
   if (row.last_used_at?.slice(0, 16) !== minute) {
-    await db.updateTable('admin_tokens').set({ last_used_at: isoNow(clock) }).where('id', '=', row.id).execute();
+    await db
+      .updateTable('admin_tokens')
+      .set({ last_used_at: isoNow(clock) })
+      .where('id', '=', row.id)
+      .execute();
   }
   return { tokenId: row.id, scope: row.scope as AdminTokenScope };
 }

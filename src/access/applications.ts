@@ -18,8 +18,13 @@ import {
   notFound,
 } from '../kernel/index.js';
 import type { ApplicationFilter } from './access.store.js';
-import { countActiveCredentials, findApplication, listApplicationRows, toCredential } from './access.store.js';
-import { type Executor, type PageRequest, type Tx } from '../store/index.js';
+import {
+  countActiveCredentials,
+  findApplication,
+  listApplicationRows,
+  toCredential,
+} from './access.store.js';
+import type { Executor, PageRequest, Tx } from '../store/index.js';
 import { getAccount } from './accounts.js';
 import { checkCustomFields } from './custom-fields.js';
 import type {
@@ -61,7 +66,8 @@ export function checkAllowedIps(values: string[], field = 'allowedIps'): string[
       family !== 0 &&
       extra === undefined &&
       (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max));
-    if (!ok) problems.push({ field: `${field}[${i}]`, message: `"${raw}" is not an IP address or CIDR range` });
+    if (!ok)
+      problems.push({ field: `${field}[${i}]`, message: `"${raw}" is not an IP address or CIDR range` });
     return v;
   });
   if (problems.length > 0) throw invalid(problems);
@@ -215,7 +221,12 @@ export async function updateApplication(
       .where('id', '=', id)
       .execute();
     const application = await getApplication(tx, id);
-    await record({ type: 'application.updated', entityType: 'application', entityId: id, payload: appPayload(application) });
+    await record({
+      type: 'application.updated',
+      entityType: 'application',
+      entityId: id,
+      payload: appPayload(application),
+    });
     return application;
   });
 }
@@ -244,7 +255,12 @@ export async function transitionApplication(
       .where('id', '=', id)
       .execute();
     const application = await getApplication(tx, id);
-    await record({ type: t.event, entityType: 'application', entityId: id, payload: appPayload(application) });
+    await record({
+      type: t.event,
+      entityType: 'application',
+      entityId: id,
+      payload: appPayload(application),
+    });
     return application;
   });
 }
@@ -287,7 +303,8 @@ export async function requestApplicationPlan(
 ): Promise<Application> {
   const app = await getApplication(deps.db, id);
   const plan = await resolvePlan(deps.db, app.serviceId, planId, 'planId');
-  if (plan.state !== 'published') throw invalid([{ field: 'planId', message: `no plan ${planId} in this service` }]);
+  if (plan.state !== 'published')
+    throw invalid([{ field: 'planId', message: `no plan ${planId} in this service` }]);
   if (!plan.approvalRequired) return changeApplicationPlan(deps, actor, id, planId);
   return runChange(deps, actor, async (tx, record) => {
     await tx
@@ -310,7 +327,12 @@ export async function deleteApplication(deps: ChangeDeps, actor: Actor, id: stri
   await runChange(deps, actor, async (tx, record) => {
     const application = await getApplication(tx, id);
     await tx.deleteFrom('applications').where('id', '=', id).execute();
-    await record({ type: 'application.deleted', entityType: 'application', entityId: id, payload: appPayload(application) });
+    await record({
+      type: 'application.deleted',
+      entityType: 'application',
+      entityId: id,
+      payload: appPayload(application),
+    });
   });
 }
 
@@ -321,7 +343,10 @@ export async function addApplicationKey(deps: ChangeDeps, actor: Actor, id: stri
     const service = await getService(tx, application.serviceId);
     const kind = credentialKindFor(service.authMode);
     if ((await countActiveCredentials(tx, id, kind)) >= maxActiveKeys) {
-      throw new TrellisError('limit_reached', `An application may have at most ${maxActiveKeys} active keys; revoke one first.`);
+      throw new TrellisError(
+        'limit_reached',
+        `An application may have at most ${maxActiveKeys} active keys; revoke one first.`,
+      );
     }
     const secret = await insertCredential(tx, deps.clock, id, kind);
     await record({
@@ -351,7 +376,11 @@ export async function revokeApplicationKey(
       .set({ state: 'revoked', revoked_at: isoNow(deps.clock) })
       .where('id', '=', credentialId)
       .execute();
-    const row = await tx.selectFrom('credentials').selectAll().where('id', '=', credentialId).executeTakeFirstOrThrow();
+    const row = await tx
+      .selectFrom('credentials')
+      .selectAll()
+      .where('id', '=', credentialId)
+      .executeTakeFirstOrThrow();
     await record({
       type: 'credential.revoked',
       entityType: 'credential',

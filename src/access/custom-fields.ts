@@ -35,11 +35,17 @@ export async function createCustomField(
         })
         .execute();
       const field = await getCustomField(tx, id);
-      await record({ type: 'custom_field.created', entityType: 'custom_field', entityId: id, payload: { field } });
+      await record({
+        type: 'custom_field.created',
+        entityType: 'custom_field',
+        entityId: id,
+        payload: { field },
+      });
       return field;
     });
   } catch (err) {
-    if (isUniqueViolation(err)) throw new TrellisError('conflict', `A ${input.target} field "${input.name}" exists.`);
+    if (isUniqueViolation(err))
+      throw new TrellisError('conflict', `A ${input.target} field "${input.name}" exists.`);
     throw err;
   }
 }
@@ -61,7 +67,12 @@ export async function updateCustomField(
       .where('id', '=', id)
       .execute();
     const field = await getCustomField(tx, id);
-    await record({ type: 'custom_field.updated', entityType: 'custom_field', entityId: id, payload: { field } });
+    await record({
+      type: 'custom_field.updated',
+      entityType: 'custom_field',
+      entityId: id,
+      payload: { field },
+    });
     return field;
   });
 }
@@ -70,7 +81,12 @@ export async function deleteCustomField(deps: ChangeDeps, actor: Actor, id: stri
   await runChange(deps, actor, async (tx, record) => {
     const field = await getCustomField(tx, id);
     await tx.deleteFrom('custom_fields').where('id', '=', id).execute();
-    await record({ type: 'custom_field.deleted', entityType: 'custom_field', entityId: id, payload: { field } });
+    await record({
+      type: 'custom_field.deleted',
+      entityType: 'custom_field',
+      entityId: id,
+      payload: { field },
+    });
   });
 }
 

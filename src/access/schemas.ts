@@ -4,9 +4,13 @@ import { type Static, Type as T } from '@sinclair/typebox';
 const Name = T.String({ minLength: 1, maxLength: 200 });
 export const Email = T.String({ pattern: '^[^\\s@]+@[^\\s@]+$', maxLength: 320 });
 const Password = T.String({ minLength: 10, maxLength: 200, description: 'at least 10 characters' });
-export const CustomFieldValues = T.Record(T.String({ pattern: '^[a-z][a-z0-9_]{0,99}$' }), T.String({ maxLength: 10_000 }), {
-  description: 'values of the custom fields the provider defined',
-});
+export const CustomFieldValues = T.Record(
+  T.String({ pattern: '^[a-z][a-z0-9_]{0,99}$' }),
+  T.String({ maxLength: 10_000 }),
+  {
+    description: 'values of the custom fields the provider defined',
+  },
+);
 
 export const AccountState = T.Union([T.Literal('pending'), T.Literal('approved'), T.Literal('suspended')]);
 export const Account = T.Object({
@@ -83,7 +87,10 @@ export const Invitation = T.Object({
 });
 export type Invitation = Static<typeof Invitation>;
 
-export const InvitationCreate = T.Object({ email: Email, role: T.Optional(UserRole) }, { additionalProperties: false });
+export const InvitationCreate = T.Object(
+  { email: Email, role: T.Optional(UserRole) },
+  { additionalProperties: false },
+);
 export type InvitationCreate = Static<typeof InvitationCreate>;
 
 export const CreatedInvitation = T.Composite([
@@ -97,14 +104,20 @@ export const Environment = T.Union([T.Literal('sandbox'), T.Literal('production'
 export const Credential = T.Object({
   id: T.String(),
   kind: T.Union([T.Literal('user_key'), T.Literal('app_key'), T.Literal('client_secret')]),
-  displayPrefix: T.String({ description: 'the start of the secret, to tell keys apart; the secret is never shown again' }),
+  displayPrefix: T.String({
+    description: 'the start of the secret, to tell keys apart; the secret is never shown again',
+  }),
   state: T.Union([T.Literal('active'), T.Literal('revoked')]),
   createdAt: T.String(),
   revokedAt: T.Union([T.String(), T.Null()]),
 });
 export type Credential = Static<typeof Credential>;
 
-const IpOrCidr = T.String({ minLength: 2, maxLength: 64, description: 'an IPv4 or IPv6 address, or a CIDR range' });
+const IpOrCidr = T.String({
+  minLength: 2,
+  maxLength: 64,
+  description: 'an IPv4 or IPv6 address, or a CIDR range',
+});
 
 export const Application = T.Object({
   id: T.String(),
@@ -241,9 +254,12 @@ export const PortalSettings = T.Object(
     primaryColor: Colour,
     accentColor: Colour,
     customCss: T.String({ maxLength: 50_000 }),
-    footerLinks: T.Array(T.Object({ label: Name, url: SafeUrl }, { additionalProperties: false }), { maxItems: 20 }),
+    footerLinks: T.Array(T.Object({ label: Name, url: SafeUrl }, { additionalProperties: false }), {
+      maxItems: 20,
+    }),
     signupMode: T.Union([T.Literal('open'), T.Literal('approval'), T.Literal('closed')], {
-      description: 'open: accounts are approved at once; approval: the provider approves them; closed: no signup',
+      description:
+        'open: accounts are approved at once; approval: the provider approves them; closed: no signup',
     }),
   },
   { additionalProperties: false },
@@ -255,7 +271,10 @@ export type PortalSettingsUpdate = Static<typeof PortalSettingsUpdate>;
 
 export const SignupExpress = T.Object(
   {
-    account: T.Object({ name: Name, customFields: T.Optional(CustomFieldValues) }, { additionalProperties: false }),
+    account: T.Object(
+      { name: Name, customFields: T.Optional(CustomFieldValues) },
+      { additionalProperties: false },
+    ),
     user: T.Object(
       {
         email: Email,

@@ -29,10 +29,20 @@ export async function updatePortalSettings(
     const settings = { ...(await getPortalSettings(tx)), ...input };
     const value = JSON.stringify(settings);
     const now = isoNow(deps.clock);
-    const exists = await tx.selectFrom('settings').select('key').where('key', '=', 'portal').executeTakeFirst();
-    if (exists) await tx.updateTable('settings').set({ value, updated_at: now }).where('key', '=', 'portal').execute();
+    const exists = await tx
+      .selectFrom('settings')
+      .select('key')
+      .where('key', '=', 'portal')
+      .executeTakeFirst();
+    if (exists)
+      await tx.updateTable('settings').set({ value, updated_at: now }).where('key', '=', 'portal').execute();
     else await tx.insertInto('settings').values({ key: 'portal', value, updated_at: now }).execute();
-    await record({ type: 'portal_settings.updated', entityType: 'settings', entityId: 'portal', payload: { settings } });
+    await record({
+      type: 'portal_settings.updated',
+      entityType: 'settings',
+      entityId: 'portal',
+      payload: { settings },
+    });
     return settings;
   });
 }

@@ -7,9 +7,19 @@ import { insertAccount, insertUser } from './accounts.js';
 import { insertApplication } from './applications.js';
 import type { SignupExpress, SignupExpressResult } from './schemas.js';
 
-export function signupExpress(deps: ChangeDeps, actor: Actor, input: SignupExpress): Promise<SignupExpressResult> {
+export function signupExpress(
+  deps: ChangeDeps,
+  actor: Actor,
+  input: SignupExpress,
+): Promise<SignupExpressResult> {
   return runChange(deps, actor, async (tx, record) => {
-    const account = await insertAccount(tx, deps.clock, record, { ...input.account, state: 'approved' }, 'account.customFields');
+    const account = await insertAccount(
+      tx,
+      deps.clock,
+      record,
+      { ...input.account, state: 'approved' },
+      'account.customFields',
+    );
     const user = await insertUser(
       tx,
       deps.clock,

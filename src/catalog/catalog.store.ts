@@ -107,7 +107,11 @@ export async function findServiceBySystemName(db: Executor, systemName: string) 
 }
 
 export async function listServiceRows(db: Executor, page: PageRequest) {
-  let q = db.selectFrom('services').selectAll().orderBy('id').limit(page.limit + 1);
+  let q = db
+    .selectFrom('services')
+    .selectAll()
+    .orderBy('id')
+    .limit(page.limit + 1);
   if (page.cursor) q = q.where('id', '>', page.cursor);
   return toPage((await q.execute()).map(toService), page.limit);
 }
@@ -165,8 +169,17 @@ export async function nextRulePosition(db: Executor, serviceId: string): Promise
 async function hydratePlans(db: Executor, rows: Selectable<PlanTable>[]): Promise<Plan[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
-  const limits = await db.selectFrom('plan_limits').selectAll().where('plan_id', 'in', ids).orderBy('id').execute();
-  const disabled = await db.selectFrom('plan_disabled_metrics').selectAll().where('plan_id', 'in', ids).execute();
+  const limits = await db
+    .selectFrom('plan_limits')
+    .selectAll()
+    .where('plan_id', 'in', ids)
+    .orderBy('id')
+    .execute();
+  const disabled = await db
+    .selectFrom('plan_disabled_metrics')
+    .selectAll()
+    .where('plan_id', 'in', ids)
+    .execute();
   return rows.map((r) =>
     toPlan(
       r,
@@ -181,7 +194,10 @@ export async function findPlan(db: Executor, id: string): Promise<Plan | undefin
   return row ? (await hydratePlans(db, [row]))[0] : undefined;
 }
 
-export async function listPlans(db: Executor, filter: { serviceId?: string; state?: string }): Promise<Plan[]> {
+export async function listPlans(
+  db: Executor,
+  filter: { serviceId?: string; state?: string },
+): Promise<Plan[]> {
   let q = db.selectFrom('plans').selectAll().orderBy('id');
   if (filter.serviceId) q = q.where('service_id', '=', filter.serviceId);
   if (filter.state) q = q.where('state', '=', filter.state);

@@ -153,10 +153,20 @@ export async function updateService(
 export async function deleteService(deps: ChangeDeps, actor: Actor, id: string): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     await getService(tx, id);
-    const app = await tx.selectFrom('applications').select('id').where('service_id', '=', id).executeTakeFirst();
-    if (app) throw new TrellisError('invalid_state', 'The service still has applications; delete them first.');
+    const app = await tx
+      .selectFrom('applications')
+      .select('id')
+      .where('service_id', '=', id)
+      .executeTakeFirst();
+    if (app)
+      throw new TrellisError('invalid_state', 'The service still has applications; delete them first.');
     await tx.deleteFrom('services').where('id', '=', id).execute();
-    await record({ type: 'service.deleted', entityType: 'service', entityId: id, payload: { serviceId: id } });
+    await record({
+      type: 'service.deleted',
+      entityType: 'service',
+      entityId: id,
+      payload: { serviceId: id },
+    });
   });
 }
 
@@ -174,7 +184,12 @@ export async function setServiceOpenapi(
       .set({ openapi: JSON.stringify(document), updated_at: isoNow(deps.clock) })
       .where('id', '=', id)
       .execute();
-    await record({ type: 'service.openapi_updated', entityType: 'service', entityId: id, payload: { serviceId: id } });
+    await record({
+      type: 'service.openapi_updated',
+      entityType: 'service',
+      entityId: id,
+      payload: { serviceId: id },
+    });
   });
 }
 
@@ -224,7 +239,12 @@ export async function createMetric(
         })
         .execute();
       const metric = await getMetric(tx, serviceId, id);
-      await record({ type: `${kind}.created`, entityType: 'metric', entityId: id, payload: { metric, serviceId } });
+      await record({
+        type: `${kind}.created`,
+        entityType: 'metric',
+        entityId: id,
+        payload: { metric, serviceId },
+      });
       return metric;
     }),
   );
@@ -249,17 +269,33 @@ export async function updateMetric(
       .where('id', '=', id)
       .execute();
     const metric = await getMetric(tx, serviceId, id);
-    await record({ type: `${metric.kind}.updated`, entityType: 'metric', entityId: id, payload: { metric, serviceId } });
+    await record({
+      type: `${metric.kind}.updated`,
+      entityType: 'metric',
+      entityId: id,
+      payload: { metric, serviceId },
+    });
     return metric;
   });
 }
 
-export async function deleteMetric(deps: ChangeDeps, actor: Actor, serviceId: string, id: string): Promise<void> {
+export async function deleteMetric(
+  deps: ChangeDeps,
+  actor: Actor,
+  serviceId: string,
+  id: string,
+): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const metric = await getMetric(tx, serviceId, id);
-    if (metric.systemName === 'hits') throw new TrellisError('invalid_state', 'The hits metric cannot be deleted.');
+    if (metric.systemName === 'hits')
+      throw new TrellisError('invalid_state', 'The hits metric cannot be deleted.');
     await tx.deleteFrom('metrics').where('id', '=', id).execute();
-    await record({ type: `${metric.kind}.deleted`, entityType: 'metric', entityId: id, payload: { metric, serviceId } });
+    await record({
+      type: `${metric.kind}.deleted`,
+      entityType: 'metric',
+      entityId: id,
+      payload: { metric, serviceId },
+    });
   });
 }
 
@@ -308,7 +344,12 @@ export async function createMappingRule(
       })
       .execute();
     const rule = await getMappingRule(tx, serviceId, id);
-    await record({ type: 'mapping_rule.created', entityType: 'mapping_rule', entityId: id, payload: { rule, serviceId } });
+    await record({
+      type: 'mapping_rule.created',
+      entityType: 'mapping_rule',
+      entityId: id,
+      payload: { rule, serviceId },
+    });
     return rule;
   });
 }
@@ -336,16 +377,31 @@ export async function updateMappingRule(
       .where('id', '=', id)
       .execute();
     const rule = await getMappingRule(tx, serviceId, id);
-    await record({ type: 'mapping_rule.updated', entityType: 'mapping_rule', entityId: id, payload: { rule, serviceId } });
+    await record({
+      type: 'mapping_rule.updated',
+      entityType: 'mapping_rule',
+      entityId: id,
+      payload: { rule, serviceId },
+    });
     return rule;
   });
 }
 
-export async function deleteMappingRule(deps: ChangeDeps, actor: Actor, serviceId: string, id: string): Promise<void> {
+export async function deleteMappingRule(
+  deps: ChangeDeps,
+  actor: Actor,
+  serviceId: string,
+  id: string,
+): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const rule = await getMappingRule(tx, serviceId, id);
     await tx.deleteFrom('mapping_rules').where('id', '=', id).execute();
-    await record({ type: 'mapping_rule.deleted', entityType: 'mapping_rule', entityId: id, payload: { rule, serviceId } });
+    await record({
+      type: 'mapping_rule.deleted',
+      entityType: 'mapping_rule',
+      entityId: id,
+      payload: { rule, serviceId },
+    });
   });
 }
 
@@ -357,16 +413,28 @@ export async function getPlan(db: Executor, id: string): Promise<Plan> {
   return plan;
 }
 
-export async function listPlans(db: Executor, filter: { serviceId?: string; state?: string }): Promise<Plan[]> {
+export async function listPlans(
+  db: Executor,
+  filter: { serviceId?: string; state?: string },
+): Promise<Plan[]> {
   if (filter.serviceId) await getService(db, filter.serviceId);
   return listPlanRows(db, filter);
 }
 
-export async function createPlan(deps: ChangeDeps, actor: Actor, serviceId: string, input: PlanCreate): Promise<Plan> {
+export async function createPlan(
+  deps: ChangeDeps,
+  actor: Actor,
+  serviceId: string,
+  input: PlanCreate,
+): Promise<Plan> {
   return conflictOnDuplicate(`A plan "${input.systemName}" in this service`, () =>
     runChange(deps, actor, async (tx, record) => {
       await getService(tx, serviceId);
-      const first = !(await tx.selectFrom('plans').select('id').where('service_id', '=', serviceId).executeTakeFirst());
+      const first = !(await tx
+        .selectFrom('plans')
+        .select('id')
+        .where('service_id', '=', serviceId)
+        .executeTakeFirst());
       const id = newId('plan');
       const now = isoNow(deps.clock);
       await tx
@@ -394,7 +462,12 @@ export async function createPlan(deps: ChangeDeps, actor: Actor, serviceId: stri
   );
 }
 
-export async function updatePlan(deps: ChangeDeps, actor: Actor, id: string, input: PlanUpdate): Promise<Plan> {
+export async function updatePlan(
+  deps: ChangeDeps,
+  actor: Actor,
+  id: string,
+  input: PlanUpdate,
+): Promise<Plan> {
   return runChange(deps, actor, async (tx, record) => {
     await getPlan(tx, id);
     await tx
@@ -412,7 +485,12 @@ export async function updatePlan(deps: ChangeDeps, actor: Actor, id: string, inp
       .where('id', '=', id)
       .execute();
     const plan = await getPlan(tx, id);
-    await record({ type: 'plan.updated', entityType: 'plan', entityId: id, payload: { plan, serviceId: plan.serviceId } });
+    await record({
+      type: 'plan.updated',
+      entityType: 'plan',
+      entityId: id,
+      payload: { plan, serviceId: plan.serviceId },
+    });
     return plan;
   });
 }
@@ -421,9 +499,18 @@ export async function deletePlan(deps: ChangeDeps, actor: Actor, id: string): Pr
   await runChange(deps, actor, async (tx, record) => {
     const plan = await getPlan(tx, id);
     const app = await tx.selectFrom('applications').select('id').where('plan_id', '=', id).executeTakeFirst();
-    if (app) throw new TrellisError('invalid_state', 'Applications are on this plan; move them to another plan first.');
+    if (app)
+      throw new TrellisError(
+        'invalid_state',
+        'Applications are on this plan; move them to another plan first.',
+      );
     await tx.deleteFrom('plans').where('id', '=', id).execute();
-    await record({ type: 'plan.deleted', entityType: 'plan', entityId: id, payload: { plan, serviceId: plan.serviceId } });
+    await record({
+      type: 'plan.deleted',
+      entityType: 'plan',
+      entityId: id,
+      payload: { plan, serviceId: plan.serviceId },
+    });
   });
 }
 
@@ -434,7 +521,12 @@ export async function makeDefaultPlan(deps: ChangeDeps, actor: Actor, id: string
     await tx.updateTable('plans').set({ is_default: 0 }).where('service_id', '=', plan.serviceId).execute();
     await tx.updateTable('plans').set({ is_default: 1 }).where('id', '=', id).execute();
     const updated = await getPlan(tx, id);
-    await record({ type: 'plan.updated', entityType: 'plan', entityId: id, payload: { plan: updated, serviceId: plan.serviceId } });
+    await record({
+      type: 'plan.updated',
+      entityType: 'plan',
+      entityId: id,
+      payload: { plan: updated, serviceId: plan.serviceId },
+    });
     return updated;
   });
 }
@@ -478,17 +570,32 @@ export async function setPlanLimit(
         .execute();
     }
     const limit = toPlanLimit((await findPlanLimitRow(tx, id))!);
-    await record({ type: 'plan.limit_set', entityType: 'plan', entityId: planId, payload: { limit, serviceId: plan.serviceId } });
+    await record({
+      type: 'plan.limit_set',
+      entityType: 'plan',
+      entityId: planId,
+      payload: { limit, serviceId: plan.serviceId },
+    });
     return limit;
   });
 }
 
-export async function deletePlanLimit(deps: ChangeDeps, actor: Actor, planId: string, limitId: string): Promise<void> {
+export async function deletePlanLimit(
+  deps: ChangeDeps,
+  actor: Actor,
+  planId: string,
+  limitId: string,
+): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const plan = await getPlan(tx, planId);
     if (!plan.limits.some((l) => l.id === limitId)) throw notFound('limit', limitId);
     await tx.deleteFrom('plan_limits').where('id', '=', limitId).execute();
-    await record({ type: 'plan.limit_deleted', entityType: 'plan', entityId: planId, payload: { limitId, serviceId: plan.serviceId } });
+    await record({
+      type: 'plan.limit_deleted',
+      entityType: 'plan',
+      entityId: planId,
+      payload: { limitId, serviceId: plan.serviceId },
+    });
   });
 }
 
@@ -503,8 +610,13 @@ export async function setMetricEnabled(
   return runChange(deps, actor, async (tx, record) => {
     const plan = await getPlan(tx, planId);
     await checkPlanMetric(tx, plan, metricId);
-    await tx.deleteFrom('plan_disabled_metrics').where('plan_id', '=', planId).where('metric_id', '=', metricId).execute();
-    if (!enabled) await tx.insertInto('plan_disabled_metrics').values({ plan_id: planId, metric_id: metricId }).execute();
+    await tx
+      .deleteFrom('plan_disabled_metrics')
+      .where('plan_id', '=', planId)
+      .where('metric_id', '=', metricId)
+      .execute();
+    if (!enabled)
+      await tx.insertInto('plan_disabled_metrics').values({ plan_id: planId, metric_id: metricId }).execute();
     const updated = await getPlan(tx, planId);
     await record({
       type: enabled ? 'plan.metric_enabled' : 'plan.metric_disabled',

@@ -26,7 +26,9 @@ interface Operation {
 /** A method system name from an operationId or a verb and path: `getStatus`, `get_statuses_id`. */
 function systemNameOf(verb: string, path: string, operationId: unknown): string {
   const base =
-    typeof operationId === 'string' && operationId.length > 0 ? operationId : `${verb}_${path.replace(/[{}]/g, '')}`;
+    typeof operationId === 'string' && operationId.length > 0
+      ? operationId
+      : `${verb}_${path.replace(/[{}]/g, '')}`;
   const name = base
     .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
     .toLowerCase()
@@ -87,7 +89,9 @@ export async function importOpenapi(
     await getService(tx, serviceId);
     const hits = await findHitsMetric(tx, serviceId);
     const metrics = new Map((await listMetricRows(tx, serviceId)).map((m) => [m.systemName, m.id]));
-    const rules = new Set((await listMappingRuleRows(tx, serviceId)).map((r) => `${r.httpMethod} ${r.pattern}`));
+    const rules = new Set(
+      (await listMappingRuleRows(tx, serviceId)).map((r) => `${r.httpMethod} ${r.pattern}`),
+    );
     let position = await nextRulePosition(tx, serviceId);
     const methodsCreated: string[] = [];
     let rulesCreated = 0;
@@ -137,7 +141,12 @@ export async function importOpenapi(
       .where('id', '=', serviceId)
       .execute();
     const result = { methodsCreated, rulesCreated, operations: operations.length };
-    await record({ type: 'service.openapi_imported', entityType: 'service', entityId: serviceId, payload: { serviceId, ...result } });
+    await record({
+      type: 'service.openapi_imported',
+      entityType: 'service',
+      entityId: serviceId,
+      payload: { serviceId, ...result },
+    });
     return result;
   });
 }

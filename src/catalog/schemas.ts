@@ -4,7 +4,10 @@
  */
 import { type Static, Type as T } from '@sinclair/typebox';
 
-export const SystemName = T.String({ pattern: '^[a-z0-9][a-z0-9_\\-]{0,99}$', description: 'lower-case identifier' });
+export const SystemName = T.String({
+  pattern: '^[a-z0-9][a-z0-9_\\-]{0,99}$',
+  description: 'lower-case identifier',
+});
 const Name = T.String({ minLength: 1, maxLength: 200 });
 const HttpUrl = T.String({ pattern: '^https?://[^\\s]+$', maxLength: 2000 });
 const HeaderName = T.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$" });
@@ -28,7 +31,9 @@ export const Service = T.Object({
   appKeyName: T.String(),
   secretToken: T.Union([T.String(), T.Null()], { description: 'sent upstream as X-Trellis-Secret' }),
   gatewayHost: T.String({ description: 'route requests with this Host header here (empty: any host)' }),
-  gatewayPathPrefix: T.String({ description: 'route requests under this path prefix here; removed upstream' }),
+  gatewayPathPrefix: T.String({
+    description: 'route requests under this path prefix here; removed upstream',
+  }),
   limiterMode: LimiterMode,
   limiterFailureMode: FailureMode,
   maxBodyBytes: T.Integer(),
@@ -68,7 +73,9 @@ export const ServiceCreate = T.Object(
 );
 export type ServiceCreate = Static<typeof ServiceCreate>;
 
-export const ServiceUpdate = T.Partial(T.Object({ name: Name, ...serviceSettings }), { additionalProperties: false });
+export const ServiceUpdate = T.Partial(T.Object({ name: Name, ...serviceSettings }), {
+  additionalProperties: false,
+});
 export type ServiceUpdate = Static<typeof ServiceUpdate>;
 
 export const Metric = T.Object({
@@ -119,7 +126,8 @@ const Pattern = T.String({
   minLength: 1,
   maxLength: 1000,
   pattern: '^/[^\\s#]*$',
-  description: 'path pattern: `/statuses/{id}.json`; `$` at the end anchors it; `?a={a}` matches query parameters',
+  description:
+    'path pattern: `/statuses/{id}.json`; `$` at the end anchors it; `?a={a}` matches query parameters',
 });
 
 export const MappingRuleCreate = T.Object(
@@ -167,7 +175,10 @@ export const PlanLimitCreate = T.Object(
 );
 export type PlanLimitCreate = Static<typeof PlanLimitCreate>;
 
-export const PlanLimitUpdate = T.Object({ value: T.Integer({ minimum: 0 }) }, { additionalProperties: false });
+export const PlanLimitUpdate = T.Object(
+  { value: T.Integer({ minimum: 0 }) },
+  { additionalProperties: false },
+);
 
 export const Plan = T.Object({
   id: T.String(),
@@ -212,5 +223,7 @@ export const PlanCreate = T.Object(
 );
 export type PlanCreate = Static<typeof PlanCreate>;
 
-export const PlanUpdate = T.Partial(T.Object({ name: Name, ...planSettings }), { additionalProperties: false });
+export const PlanUpdate = T.Partial(T.Object({ name: Name, ...planSettings }), {
+  additionalProperties: false,
+});
 export type PlanUpdate = Static<typeof PlanUpdate>;

@@ -199,7 +199,8 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
 /** The configuration table of the README, generated from `settings`. */
 export function settingsTable(): string {
   const rows = Object.entries(settings).map(
-    ([, s]) => `| \`${s.env}\` | ${s.default === '' ? '(empty)' : `\`${String(s.default)}\``} | ${s.description} |`,
+    ([, s]) =>
+      `| \`${s.env}\` | ${s.default === '' ? '(empty)' : `\`${String(s.default)}\``} | ${s.description} |`,
   );
   return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
 }

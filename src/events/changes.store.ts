@@ -62,7 +62,11 @@ export interface ChangeFeedEntry {
 }
 
 /** Events after `afterSeq`, oldest first: how gateways learn what changed. */
-export async function readChangesSince(db: Executor, afterSeq: number, limit = 1000): Promise<ChangeFeedEntry[]> {
+export async function readChangesSince(
+  db: Executor,
+  afterSeq: number,
+  limit = 1000,
+): Promise<ChangeFeedEntry[]> {
   const rows = await db
     .selectFrom('events')
     .select(['seq', 'type', 'entity_type', 'entity_id', 'payload'])
@@ -81,7 +85,10 @@ export async function readChangesSince(db: Executor, afterSeq: number, limit = 1
 
 /** The newest sequence number of the outbox (0 when empty). */
 export async function latestChangeSeq(db: Executor): Promise<number> {
-  const row = await db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+  const row = await db
+    .selectFrom('events')
+    .select((eb) => eb.fn.max('seq').as('seq'))
+    .executeTakeFirst();
   return Number(row?.seq ?? 0);
 }
 

@@ -12,7 +12,10 @@ export const errorCatalogue = {
   // who is asking
   unauthenticated: { status: 401, message: 'A valid admin API token is required.' },
   forbidden: { status: 403, message: 'This token may not do that.' },
-  csrf_invalid: { status: 403, message: 'The form is out of date or was not sent from this site; reload and try again.' },
+  csrf_invalid: {
+    status: 403,
+    message: 'The form is out of date or was not sent from this site; reload and try again.',
+  },
   // what is asked for
   not_found: { status: 404, message: 'No such resource.' },
   route_not_found: { status: 404, message: 'No such route.' },

@@ -5,7 +5,7 @@ import {
   type DatabaseConnection,
   type Dialect,
   type DialectAdapter,
-  Kysely,
+  type Kysely,
   PostgresAdapter,
   PostgresDialect,
   SqliteAdapter,
@@ -35,7 +35,10 @@ class TrellisSqliteDialect extends SqliteDialect {
 export type DialectName = 'sqlite' | 'postgres';
 
 /** Builds the Kysely dialect for a `TRELLIS_DATABASE_URL`. */
-export function dialectFor(url: string, options: { poolSize?: number } = {}): { dialect: Dialect; name: DialectName } {
+export function dialectFor(
+  url: string,
+  options: { poolSize?: number } = {},
+): { dialect: Dialect; name: DialectName } {
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length);
     const inMemory = file === ':memory:' || file === '';
@@ -57,7 +60,11 @@ export function dialectFor(url: string, options: { poolSize?: number } = {}): { 
   return {
     name: 'postgres',
     dialect: new PostgresDialect({
-      pool: new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, connectionTimeoutMillis: 5000 }),
+      pool: new pg.Pool({
+        connectionString: url,
+        max: options.poolSize ?? 10,
+        connectionTimeoutMillis: 5000,
+      }),
     }),
   };
 }

@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as m0001 from './migrations/0001_initial.js';
+import * as m0002 from './migrations/0002_usage.js';
 
 /**
  * Every migration, by name, in order. Later issues add theirs here; names sort in the order they run.
@@ -7,13 +8,15 @@ import * as m0001 from './migrations/0001_initial.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
+  '0002_usage': m0002,
 };
 
 /**
  * Brings the database to the latest schema. All pending migrations run in one transaction: if one fails,
  * none is applied and the error is thrown.
  */
-export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+export async function migrateToLatest<DB>(database: Kysely<DB>): Promise<string[]> {
+  const db = database as unknown as Kysely<unknown>;
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
