@@ -1,0 +1,541 @@
+/**
+ * Declarative configuration: a document listing services with their metrics, methods, mapping rules and plans
+ * (with limits), as `trellis apply -f trellis.yaml` takes it and `trellis export` writes it.
+ *
+ * Identity is by system name (services, metrics, methods, plans); a mapping rule is its verb and pattern; a limit
+ * its metric, period and scope. Mapping rules, limits and disabled methods of a declared service or plan are
+ * synced exactly. Services, metrics, methods and plans missing from the document are kept unless `prune` is set.
+ * Applying the same document twice changes nothing.
+ */
+import { type Static, Type as T } from '@sinclair/typebox';
+import type { Actor, ChangeDeps } from '../events/index.js';
+import type { Executor } from '../store/index.js';
+import * as catalog from './catalog.js';
+import * as s from './schemas.js';
+
+const MetricDecl = T.Object(
+  {
+    systemName: s.SystemName,
+    friendlyName: T.String({ minLength: 1, maxLength: 200 }),
+    unit: T.Optional(T.String({ minLength: 1, maxLength: 50 })),
+    description: T.Optional(T.String({ maxLength: 10_000 })),
+  },
+  { additionalProperties: false },
+);
+
+const RuleDecl = T.Object(
+  {
+    httpMethod: s.HttpMethod,
+    pattern: T.String({ minLength: 1, maxLength: 1000, pattern: '^/' }),
+    metric: T.String({ description: 'system name of a metric or method' }),
+    delta: T.Optional(T.Integer({ minimum: 1 })),
+    last: T.Optional(T.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+const LimitDecl = T.Object(
+  {
+    metric: T.String(),
+    period: s.Period,
+    value: T.Integer({ minimum: 0 }),
+    scope: T.Optional(s.LimitScope),
+  },
+  { additionalProperties: false },
+);
+
+const PlanDecl = T.Object(
+  {
+    ...T.Omit(s.PlanCreate, []).properties,
+    default: T.Optional(T.Boolean()),
+    limits: T.Optional(T.Array(LimitDecl)),
+    disabledMethods: T.Optional(T.Array(T.String())),
+  },
+  { additionalProperties: false },
+);
+
+const ServiceDecl = T.Object(
+  {
+    ...s.ServiceCreate.properties,
+    metrics: T.Optional(T.Array(MetricDecl)),
+    methods: T.Optional(T.Array(MetricDecl)),
+    mappingRules: T.Optional(T.Array(RuleDecl)),
+    plans: T.Optional(T.Array(PlanDecl)),
+  },
+  { additionalProperties: false },
+);
+
+export const DeclarativeConfig = T.Object(
+  { services: T.Array(ServiceDecl) },
+  { additionalProperties: false, description: 'trellis.yaml' },
+);
+export type DeclarativeConfig = Static<typeof DeclarativeConfig>;
+type ServiceDecl = Static<typeof ServiceDecl>;
+type PlanDecl = Static<typeof PlanDecl>;
+
+/** One step of an apply, as `--dry-run` prints it. */
+export interface ApplyStep {
+  op: 'create' | 'update' | 'delete';
+  what: string;
+  /** Fields that change, for updates. */
+  fields?: string[];
+  run: (deps: ChangeDeps, actor: Actor) => Promise<void>;
+}
+
+const serviceFields = [
+  'name',
+  'description',
+  'upstreamProduction',
+  'upstreamSandbox',
+  'authMode',
+  'credentialsLocation',
+  'userKeyName',
+  'appIdName',
+  'appKeyName',
+  'secretToken',
+  'gatewayHost',
+  'gatewayPathPrefix',
+  'limiterMode',
+  'limiterFailureMode',
+  'maxBodyBytes',
+] as const;
+
+function changed<T extends object>(
+  current: T,
+  wanted: Partial<T>,
+  fields: readonly (keyof T)[],
+): (keyof T)[] {
+  return fields.filter((f) => wanted[f] !== undefined && wanted[f] !== current[f]);
+}
+
+function pick<T extends object>(o: Partial<T>, fields: (keyof T)[]): Partial<T> {
+  return Object.fromEntries(fields.map((f) => [f, o[f]])) as Partial<T>;
+}
+
+/**
+ * Works out what applying `doc` would change, as steps in order. Steps on entities created by an earlier step
+ * resolve their ids when they run.
+ */
+export async function planApply(
+  db: Executor,
+  doc: DeclarativeConfig,
+  options: { prune?: boolean } = {},
+): Promise<ApplyStep[]> {
+  const steps: ApplyStep[] = [];
+  const existing = (await catalog.listServices(db, { limit: 10_000 })).data;
+  for (const decl of doc.services) {
+    const current = existing.find((x) => x.systemName === decl.systemName);
+    const { metrics: _m, methods: _me, mappingRules: _r, plans: _p, ...settings } = decl;
+    if (!current) {
+      steps.push({
+        op: 'create',
+        what: `service ${decl.systemName}`,
+        run: async (deps, actor) => {
+          await catalog.createService(deps, actor, settings);
+        },
+      });
+    } else {
+      const fields = changed(current, settings as Partial<s.Service>, serviceFields);
+      if (fields.length > 0) {
+        steps.push({
+          op: 'update',
+          what: `service ${decl.systemName}`,
+          fields: fields.map(String),
+          run: async (deps, actor) => {
+            await catalog.updateService(
+              deps,
+              actor,
+              current.id,
+              pick(settings as Partial<s.Service>, fields) as s.ServiceUpdate,
+            );
+          },
+        });
+      }
+    }
+    steps.push(...(await planServiceChildren(db, decl, current?.id, options)));
+  }
+  if (options.prune) {
+    for (const svc of existing) {
+      if (!doc.services.some((d) => d.systemName === svc.systemName)) {
+        steps.push({
+          op: 'delete',
+          what: `service ${svc.systemName}`,
+          run: (deps, actor) => catalog.deleteService(deps, actor, svc.id),
+        });
+      }
+    }
+  }
+  return steps;
+}
+
+async function serviceIdOf(db: Executor, systemName: string): Promise<string> {
+  const all = (await catalog.listServices(db, { limit: 10_000 })).data;
+  const svc = all.find((x) => x.systemName === systemName);
+  if (!svc) throw new Error(`service ${systemName} was not created`);
+  return svc.id;
+}
+
+async function metricIdOf(db: Executor, serviceId: string, systemName: string): Promise<string> {
+  const m = (await catalog.listMetrics(db, serviceId)).find((x) => x.systemName === systemName);
+  if (!m) throw new Error(`no metric or method "${systemName}" in the service`);
+  return m.id;
+}
+
+async function planServiceChildren(
+  db: Executor,
+  decl: ServiceDecl,
+  serviceId: string | undefined,
+  options: { prune?: boolean },
+): Promise<ApplyStep[]> {
+  const steps: ApplyStep[] = [];
+  const svcName = decl.systemName;
+  const metrics = serviceId ? await catalog.listMetrics(db, serviceId) : [];
+  const names = new Map(metrics.map((m) => [m.id, m.systemName]));
+  const declaredMetricNames = new Set([
+    'hits',
+    ...(decl.metrics ?? []).map((m) => m.systemName),
+    ...(decl.methods ?? []).map((m) => m.systemName),
+  ]);
+
+  for (const [kind, list] of [
+    ['metric', decl.metrics],
+    ['method', decl.methods],
+  ] as const) {
+    for (const m of list ?? []) {
+      const current = metrics.find((x) => x.systemName === m.systemName);
+      if (!current) {
+        steps.push({
+          op: 'create',
+          what: `${kind} ${svcName}/${m.systemName}`,
+          run: async (deps, actor) => {
+            await catalog.createMetric(deps, actor, await serviceIdOf(deps.db, svcName), kind, m);
+          },
+        });
+        continue;
+      }
+      const fields = changed(current, m, ['friendlyName', 'unit', 'description'] as const);
+      if (fields.length > 0) {
+        steps.push({
+          op: 'update',
+          what: `${kind} ${svcName}/${m.systemName}`,
+          fields: fields.map(String),
+          run: async (deps, actor) => {
+            await catalog.updateMetric(
+              deps,
+              actor,
+              current.serviceId,
+              current.id,
+              pick(m as Partial<s.Metric>, fields) as s.MetricUpdate,
+            );
+          },
+        });
+      }
+    }
+  }
+  if (options.prune) {
+    for (const m of metrics) {
+      if (!declaredMetricNames.has(m.systemName)) {
+        steps.push({
+          op: 'delete',
+          what: `${m.kind} ${svcName}/${m.systemName}`,
+          run: (deps, actor) => catalog.deleteMetric(deps, actor, m.serviceId, m.id),
+        });
+      }
+    }
+  }
+
+  // Mapping rules are synced exactly, in the order written.
+  if (decl.mappingRules !== undefined) {
+    const rules = serviceId ? await catalog.listMappingRules(db, serviceId) : [];
+    const key = (verb: string, pattern: string) => `${verb} ${pattern}`;
+    const wanted = decl.mappingRules.map((r, i) => ({ ...r, position: i + 1 }));
+    for (const r of wanted) {
+      const current = rules.find((x) => key(x.httpMethod, x.pattern) === key(r.httpMethod, r.pattern));
+      const desc = `mapping rule ${svcName}: ${r.httpMethod} ${r.pattern}`;
+      if (!current) {
+        steps.push({
+          op: 'create',
+          what: desc,
+          run: async (deps, actor) => {
+            const sid = await serviceIdOf(deps.db, svcName);
+            await catalog.createMappingRule(deps, actor, sid, {
+              httpMethod: r.httpMethod,
+              pattern: r.pattern,
+              metricId: await metricIdOf(deps.db, sid, r.metric),
+              delta: r.delta ?? 1,
+              position: r.position,
+              last: r.last ?? false,
+            });
+          },
+        });
+        continue;
+      }
+      const diffs: string[] = [];
+      if (names.get(current.metricId) !== r.metric) diffs.push('metric');
+      if (current.delta !== (r.delta ?? 1)) diffs.push('delta');
+      if (current.last !== (r.last ?? false)) diffs.push('last');
+      if (current.position !== r.position) diffs.push('position');
+      if (diffs.length > 0) {
+        steps.push({
+          op: 'update',
+          what: desc,
+          fields: diffs,
+          run: async (deps, actor) => {
+            await catalog.updateMappingRule(deps, actor, current.serviceId, current.id, {
+              metricId: await metricIdOf(deps.db, current.serviceId, r.metric),
+              delta: r.delta ?? 1,
+              last: r.last ?? false,
+              position: r.position,
+            });
+          },
+        });
+      }
+    }
+    for (const current of rules) {
+      if (!wanted.some((r) => key(r.httpMethod, r.pattern) === key(current.httpMethod, current.pattern))) {
+        steps.push({
+          op: 'delete',
+          what: `mapping rule ${svcName}: ${current.httpMethod} ${current.pattern}`,
+          run: (deps, actor) => catalog.deleteMappingRule(deps, actor, current.serviceId, current.id),
+        });
+      }
+    }
+  }
+
+  const plans = serviceId ? await catalog.listPlans(db, { serviceId }) : [];
+  for (const p of decl.plans ?? [])
+    steps.push(
+      ...planPlan(
+        svcName,
+        p,
+        plans.find((x) => x.systemName === p.systemName),
+        names,
+      ),
+    );
+  if (options.prune) {
+    for (const p of plans) {
+      if (!(decl.plans ?? []).some((d) => d.systemName === p.systemName)) {
+        steps.push({
+          op: 'delete',
+          what: `plan ${svcName}/${p.systemName}`,
+          run: (deps, actor) => catalog.deletePlan(deps, actor, p.id),
+        });
+      }
+    }
+  }
+  return steps;
+}
+
+function planPlan(
+  svcName: string,
+  decl: PlanDecl,
+  current: s.Plan | undefined,
+  metricNames: Map<string, string>,
+): ApplyStep[] {
+  const steps: ApplyStep[] = [];
+  const name = `plan ${svcName}/${decl.systemName}`;
+  const { limits, disabledMethods, default: isDefault, ...settings } = decl;
+  const planIdOf = async (db: Executor) => {
+    const sid = await serviceIdOf(db, svcName);
+    const plan = (await catalog.listPlans(db, { serviceId: sid })).find(
+      (x) => x.systemName === decl.systemName,
+    );
+    if (!plan) throw new Error(`${name} was not created`);
+    return { plan, serviceId: sid };
+  };
+  if (!current) {
+    steps.push({
+      op: 'create',
+      what: name,
+      run: async (deps, actor) => {
+        await catalog.createPlan(deps, actor, await serviceIdOf(deps.db, svcName), settings);
+      },
+    });
+  } else {
+    const fields = changed(
+      current,
+      settings as Partial<s.Plan>,
+      [
+        'name',
+        'description',
+        'state',
+        'approvalRequired',
+        'trialDays',
+        'endUserKeySource',
+        'endUserKeyName',
+      ] as const,
+    );
+    if (fields.length > 0) {
+      steps.push({
+        op: 'update',
+        what: name,
+        fields: fields.map(String),
+        run: async (deps, actor) => {
+          await catalog.updatePlan(
+            deps,
+            actor,
+            current.id,
+            pick(settings as Partial<s.Plan>, fields) as s.PlanUpdate,
+          );
+        },
+      });
+    }
+  }
+  if (isDefault && !current?.isDefault) {
+    steps.push({
+      op: 'update',
+      what: name,
+      fields: ['default'],
+      run: async (deps, actor) => {
+        await catalog.makeDefaultPlan(deps, actor, (await planIdOf(deps.db)).plan.id);
+      },
+    });
+  }
+  if (limits !== undefined) {
+    const have = current?.limits ?? [];
+    const key = (metric: string, period: string, scope: string) => `${metric}/${period}/${scope}`;
+    for (const l of limits) {
+      const scope = l.scope ?? 'application';
+      const match = have.find(
+        (h) => key(metricNames.get(h.metricId) ?? '', h.period, h.scope) === key(l.metric, l.period, scope),
+      );
+      if (match && match.value === l.value) continue;
+      steps.push({
+        op: match ? 'update' : 'create',
+        what: `limit ${svcName}/${decl.systemName}: ${l.metric} per ${l.period}${scope === 'end_user' ? ' per end user' : ''} = ${l.value}`,
+        run: async (deps, actor) => {
+          const { plan, serviceId } = await planIdOf(deps.db);
+          await catalog.setPlanLimit(deps, actor, plan.id, {
+            metricId: await metricIdOf(deps.db, serviceId, l.metric),
+            period: l.period,
+            value: l.value,
+            scope,
+          });
+        },
+      });
+    }
+    for (const h of have) {
+      if (
+        !limits.some(
+          (l) =>
+            key(l.metric, l.period, l.scope ?? 'application') ===
+            key(metricNames.get(h.metricId) ?? '', h.period, h.scope),
+        )
+      ) {
+        steps.push({
+          op: 'delete',
+          what: `limit ${svcName}/${decl.systemName}: ${metricNames.get(h.metricId)} per ${h.period}`,
+          run: (deps, actor) => catalog.deletePlanLimit(deps, actor, h.planId, h.id),
+        });
+      }
+    }
+  }
+  if (disabledMethods !== undefined) {
+    const have = new Set((current?.disabledMetricIds ?? []).map((id) => metricNames.get(id) ?? id));
+    const want = new Set(disabledMethods);
+    for (const m of want) {
+      if (have.has(m)) continue;
+      steps.push({
+        op: 'create',
+        what: `disabled method ${svcName}/${decl.systemName}: ${m}`,
+        run: async (deps, actor) => {
+          const { plan, serviceId } = await planIdOf(deps.db);
+          await catalog.setMetricEnabled(
+            deps,
+            actor,
+            plan.id,
+            await metricIdOf(deps.db, serviceId, m),
+            false,
+          );
+        },
+      });
+    }
+    for (const m of have) {
+      if (want.has(m)) continue;
+      steps.push({
+        op: 'delete',
+        what: `disabled method ${svcName}/${decl.systemName}: ${m}`,
+        run: async (deps, actor) => {
+          const { plan, serviceId } = await planIdOf(deps.db);
+          await catalog.setMetricEnabled(deps, actor, plan.id, await metricIdOf(deps.db, serviceId, m), true);
+        },
+      });
+    }
+  }
+  return steps;
+}
+
+/** Runs the steps in order. Each step is its own transaction; a failure stops the run and names the step. */
+export async function runApply(deps: ChangeDeps, actor: Actor, steps: ApplyStep[]): Promise<void> {
+  for (const step of steps) {
+    try {
+      await step.run(deps, actor);
+    } catch (err) {
+      throw new Error(`${step.op} ${step.what}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+/** The whole catalog as a declarative document (what `trellis export` prints). */
+export async function exportCatalog(db: Executor): Promise<DeclarativeConfig> {
+  const services = (await catalog.listServices(db, { limit: 10_000 })).data;
+  const out: ServiceDecl[] = [];
+  for (const svc of services) {
+    const metrics = await catalog.listMetrics(db, svc.id);
+    const names = new Map(metrics.map((m) => [m.id, m.systemName]));
+    const rules = await catalog.listMappingRules(db, svc.id);
+    const plans = await catalog.listPlans(db, { serviceId: svc.id });
+    const metricDecl = (m: s.Metric) => ({
+      systemName: m.systemName,
+      friendlyName: m.friendlyName,
+      unit: m.unit,
+      ...(m.description && { description: m.description }),
+    });
+    out.push({
+      name: svc.name,
+      systemName: svc.systemName,
+      ...(svc.description && { description: svc.description }),
+      upstreamProduction: svc.upstreamProduction,
+      upstreamSandbox: svc.upstreamSandbox,
+      authMode: svc.authMode,
+      credentialsLocation: svc.credentialsLocation,
+      userKeyName: svc.userKeyName,
+      appIdName: svc.appIdName,
+      appKeyName: svc.appKeyName,
+      secretToken: svc.secretToken,
+      gatewayHost: svc.gatewayHost,
+      gatewayPathPrefix: svc.gatewayPathPrefix,
+      limiterMode: svc.limiterMode,
+      limiterFailureMode: svc.limiterFailureMode,
+      maxBodyBytes: svc.maxBodyBytes,
+      metrics: metrics.filter((m) => m.kind === 'metric' && m.systemName !== 'hits').map(metricDecl),
+      methods: metrics.filter((m) => m.kind === 'method').map(metricDecl),
+      mappingRules: rules.map((r) => ({
+        httpMethod: r.httpMethod as Static<typeof s.HttpMethod>,
+        pattern: r.pattern,
+        metric: names.get(r.metricId) ?? r.metricId,
+        ...(r.delta !== 1 && { delta: r.delta }),
+        ...(r.last && { last: true }),
+      })),
+      plans: plans.map((p) => ({
+        name: p.name,
+        systemName: p.systemName,
+        ...(p.description && { description: p.description }),
+        state: p.state,
+        approvalRequired: p.approvalRequired,
+        trialDays: p.trialDays,
+        endUserKeySource: p.endUserKeySource,
+        endUserKeyName: p.endUserKeyName,
+        ...(p.isDefault && { default: true }),
+        limits: p.limits.map((l) => ({
+          metric: names.get(l.metricId) ?? l.metricId,
+          period: l.period as s.Period,
+          value: l.value,
+          ...(l.scope !== 'application' && { scope: l.scope as 'end_user' }),
+        })),
+        disabledMethods: p.disabledMetricIds.map((id) => names.get(id) ?? id),
+      })),
+    });
+  }
+  return { services: out };
+}

@@ -1,0 +1,2 @@
+export { createDemoUpstream } from './demo-upstream.js';
+export { type DemoSeed, seedDemo } from './seed-demo.js';
