@@ -1,0 +1,248 @@
+/**
+ * Credentials are looked up by hash when first presented and cached, so a store with a million keys needs no
+ * full load and a hot key costs no database work. Unknown keys are cached too (negative caching), so a client
+ * retrying a bad key does not reach the database each time. The change feed evicts entries (see change-feed.ts).
+ */
+import { type IpAllowlist, compileAllowlist } from './ip-allowlist.js';
+import { type ApplicationRow, findApplicationByAppId, findUserKey } from './snapshot.store.js';
+import type { Executor } from '../store/index.js';
+
+/** What the gateway knows of an application when it authenticates a call. */
+export interface AppAccess {
+  readonly applicationId: string;
+  readonly accountId: string;
+  readonly serviceId: string;
+  readonly planId: string;
+  /** pending | live | suspended */
+  readonly state: string;
+  /** pending | approved | suspended */
+  readonly accountState: string;
+  readonly environment: 'sandbox' | 'production';
+  readonly appId: string;
+  /** `null`: any address. */
+  readonly allowlist: IpAllowlist | null;
+}
+
+export interface UserKeyEntry {
+  readonly app: AppAccess;
+  /** active | revoked */
+  readonly credentialState: string;
+}
+
+export interface AppIdEntry {
+  readonly app: AppAccess;
+  /** App key hashes and their states (active | revoked). */
+  readonly keys: ReadonlyMap<string, string>;
+}
+
+/** Where cache misses are answered from (the database; tests may pass another). */
+export interface CredentialSource {
+  findUserKey(secretHash: string): Promise<UserKeyEntry | undefined>;
+  findAppId(appId: string): Promise<AppIdEntry | undefined>;
+}
+
+function toAccess(row: ApplicationRow): AppAccess {
+  let ips: string[] = [];
+  try {
+    const parsed: unknown = JSON.parse(row.allowed_ips);
+    if (Array.isArray(parsed)) ips = parsed.filter((x): x is string => typeof x === 'string');
+  } catch {
+    // a malformed list allows nothing rather than everything
+    ips = ['invalid'];
+  }
+  return {
+    applicationId: row.application_id,
+    accountId: row.account_id,
+    serviceId: row.service_id,
+    planId: row.plan_id,
+    state: row.app_state,
+    accountState: row.account_state,
+    environment: row.environment === 'sandbox' ? 'sandbox' : 'production',
+    appId: row.app_id,
+    allowlist: compileAllowlist(ips),
+  };
+}
+
+/** The database as a credential source. */
+export function databaseCredentialSource(db: Executor): CredentialSource {
+  return {
+    async findUserKey(secretHash) {
+      const row = await findUserKey(db, secretHash);
+      return row && { app: toAccess(row), credentialState: row.credential_state };
+    },
+    async findAppId(appId) {
+      const found = await findApplicationByAppId(db, appId);
+      return (
+        found && {
+          app: toAccess(found.application),
+          keys: new Map(found.keys.map((k) => [k.secret_hash, k.state])),
+        }
+      );
+    },
+  };
+}
+
+type Entry = UserKeyEntry | AppIdEntry;
+
+export interface CredentialCacheOptions {
+  source: CredentialSource;
+  /** Known credentials kept. Default 200,000 (roughly 100 MB at most). */
+  capacity?: number;
+  /** Unknown credentials remembered. Default 20,000. */
+  negativeCapacity?: number;
+}
+
+export interface CredentialCacheStats {
+  size: number;
+  negativeSize: number;
+  hits: number;
+  misses: number;
+}
+
+/**
+ * An LRU of credentials (`u:<hash>` user keys, `a:<app_id>` applications) with indexes by application and
+ * account for eviction. A lookup that started before an eviction is returned but not cached, so a revoke that
+ * lands while the database is being read is not undone by the late answer.
+ */
+export class CredentialCache {
+  private readonly source: CredentialSource;
+  private readonly capacity: number;
+  private readonly negativeCapacity: number;
+  private readonly entries = new Map<string, Entry>();
+  private readonly negative = new Map<string, true>();
+  private readonly byApplication = new Map<string, Set<string>>();
+  private readonly byAccount = new Map<string, Set<string>>();
+  private readonly inFlight = new Map<string, Promise<Entry | null>>();
+  private generation = 0;
+  private hits = 0;
+  private misses = 0;
+
+  constructor(options: CredentialCacheOptions) {
+    this.source = options.source;
+    this.capacity = options.capacity ?? 200_000;
+    this.negativeCapacity = options.negativeCapacity ?? 20_000;
+  }
+
+  /** A user key by hash: the entry, `null` when unknown, or a promise of either on a miss. */
+  userKey(secretHash: string): UserKeyEntry | null | Promise<UserKeyEntry | null> {
+    return this.get(`u:${secretHash}`, () => this.source.findUserKey(secretHash)) as
+      | UserKeyEntry
+      | null
+      | Promise<UserKeyEntry | null>;
+  }
+
+  /** An application by public app id. */
+  appId(appId: string): AppIdEntry | null | Promise<AppIdEntry | null> {
+    return this.get(`a:${appId}`, () => this.source.findAppId(appId)) as
+      | AppIdEntry
+      | null
+      | Promise<AppIdEntry | null>;
+  }
+
+  private get(key: string, load: () => Promise<Entry | undefined>): Entry | null | Promise<Entry | null> {
+    const hit = this.entries.get(key);
+    if (hit !== undefined) {
+      // refresh recency: a Map iterates in insertion order, so re-inserting makes it the newest
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      this.hits++;
+      return hit;
+    }
+    if (this.negative.has(key)) {
+      this.hits++;
+      return null;
+    }
+    const pending = this.inFlight.get(key);
+    if (pending) return pending;
+    this.misses++;
+    const generation = this.generation;
+    const promise = load().then(
+      (entry) => {
+        this.inFlight.delete(key);
+        if (generation === this.generation) this.store(key, entry ?? null);
+        return entry ?? null;
+      },
+      (err: unknown) => {
+        this.inFlight.delete(key);
+        throw err;
+      },
+    );
+    this.inFlight.set(key, promise);
+    return promise;
+  }
+
+  private store(key: string, entry: Entry | null): void {
+    if (entry === null) {
+      this.negative.set(key, true);
+      if (this.negative.size > this.negativeCapacity) {
+        const oldest = this.negative.keys().next().value;
+        if (oldest !== undefined) this.negative.delete(oldest);
+      }
+      return;
+    }
+    this.entries.set(key, entry);
+    index(this.byApplication, entry.app.applicationId, key);
+    index(this.byAccount, entry.app.accountId, key);
+    if (this.entries.size > this.capacity) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.remove(oldest);
+    }
+  }
+
+  private remove(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    unindex(this.byApplication, entry.app.applicationId, key);
+    unindex(this.byAccount, entry.app.accountId, key);
+  }
+
+  /** Forgets an application's credentials (its state, plan, keys or IPs changed). */
+  evictApplication(applicationId: string): void {
+    this.generation++;
+    for (const key of [...(this.byApplication.get(applicationId) ?? [])]) this.remove(key);
+  }
+
+  /** Forgets the credentials of every application of an account. */
+  evictAccount(accountId: string): void {
+    this.generation++;
+    for (const key of [...(this.byAccount.get(accountId) ?? [])]) this.remove(key);
+  }
+
+  /** Forgets unknown credentials: a new key or application may now match one of them. */
+  clearNegative(): void {
+    this.generation++;
+    this.negative.clear();
+  }
+
+  /** Forgets everything (when a change cannot be attributed). */
+  clear(): void {
+    this.generation++;
+    this.entries.clear();
+    this.negative.clear();
+    this.byApplication.clear();
+    this.byAccount.clear();
+  }
+
+  stats(): CredentialCacheStats {
+    return {
+      size: this.entries.size,
+      negativeSize: this.negative.size,
+      hits: this.hits,
+      misses: this.misses,
+    };
+  }
+}
+
+function index(map: Map<string, Set<string>>, id: string, key: string): void {
+  const set = map.get(id);
+  if (set) set.add(key);
+  else map.set(id, new Set([key]));
+}
+
+function unindex(map: Map<string, Set<string>>, id: string, key: string): void {
+  const set = map.get(id);
+  if (!set) return;
+  set.delete(key);
+  if (set.size === 0) map.delete(id);
+}

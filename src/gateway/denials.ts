@@ -1,0 +1,60 @@
+/**
+ * The gateway's denial catalogue: every answer the gateway gives instead of the upstream's has a stable code,
+ * an HTTP status and a default message here. Clients and dashboards key on the code, so codes never change
+ * meaning. The body shape is the one of the rest of Trellis: `{"error": {"code", "message", "requestId"}}`.
+ */
+export const denialCatalogue = {
+  service_not_found: { status: 404, message: 'No API is served at this address.' },
+  credentials_missing: { status: 401, message: 'The request carries no credentials.' },
+  credentials_invalid: { status: 401, message: 'The credentials are not valid for this API.' },
+  credentials_revoked: { status: 401, message: 'The credentials were revoked.' },
+  application_pending: { status: 403, message: 'The application is awaiting approval.' },
+  application_suspended: { status: 403, message: 'The application is suspended.' },
+  account_pending: { status: 403, message: 'The developer account is awaiting approval.' },
+  account_suspended: { status: 403, message: 'The developer account is suspended.' },
+  ip_not_allowed: { status: 403, message: 'Calls from this address are not allowed for this application.' },
+  no_mapping_rule: { status: 404, message: 'No mapping rule matches this request.' },
+  method_disabled: { status: 403, message: "This method is not enabled in the application's plan." },
+  limit_exceeded: { status: 429, message: 'A usage limit of the plan was reached.' },
+  body_too_large: { status: 413, message: 'The request body is too large.' },
+  limiter_unavailable: {
+    status: 503,
+    message: 'Usage limits cannot be checked right now; try again shortly.',
+  },
+  upstream_unreachable: { status: 502, message: 'The API behind the gateway could not be reached.' },
+  upstream_timeout: { status: 504, message: 'The API behind the gateway did not answer in time.' },
+  internal: { status: 500, message: 'Something went wrong in the gateway.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type DenialCode = keyof typeof denialCatalogue;
+
+/** An expected outcome of a phase that stops the request: a value, not an exception. */
+export interface Denial {
+  readonly code: DenialCode;
+  readonly status: number;
+  readonly message: string;
+  /** Extra facts for the client, e.g. which limit was hit. */
+  readonly details?: Record<string, unknown>;
+}
+
+/**
+ * @example return deny('ip_not_allowed')
+ */
+export function deny(code: DenialCode, message?: string, details?: Record<string, unknown>): Denial {
+  const entry = denialCatalogue[code];
+  return details === undefined
+    ? { code, status: entry.status, message: message ?? entry.message }
+    : { code, status: entry.status, message: message ?? entry.message, details };
+}
+
+/** The JSON body of a denial. */
+export function denialBody(denial: Denial, requestId: string): string {
+  return JSON.stringify({
+    error: {
+      code: denial.code,
+      message: denial.message,
+      ...(denial.details === undefined ? {} : { details: denial.details }),
+      requestId,
+    },
+  });
+}

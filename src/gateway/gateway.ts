@@ -1,0 +1,334 @@
+/**
+ * The gateway application: a hand-written `node:http` server (this is the hot path; no framework) around the
+ * pipeline, the snapshot holder and the change feed. Built by a factory; only the CLI starts it.
+ */
+import { randomUUID } from 'node:crypto';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import type { Config } from '../config/index.js';
+import { latestChangeSeq } from '../events/index.js';
+import { type Clock, systemClock } from '../kernel/index.js';
+import type { Store } from '../store/index.js';
+import { type UsageSink, UsageRecorder } from '../usage/index.js';
+import { ChangeFeed, type ChangeActions } from './change-feed.js';
+import { CredentialCache, databaseCredentialSource, type CredentialSource } from './credential-cache.js';
+import { GatewayMetrics } from './gateway-metrics.js';
+import { normalizeAddress } from './ip-allowlist.js';
+import type { Limiter, LimiterFailure } from './limiter/limiter.js';
+import { MemoryLimiter } from './limiter/memory-limiter.js';
+import { WindowCalendar } from './limiter/periods.js';
+import { RedisLimiter } from './limiter/redis-limiter.js';
+import { type GatewayLogger, createFallbackLogger, errorFields } from './logger.js';
+import type { TokenVerifier } from './phases/authenticate.js';
+import { handle, type PipelineDeps } from './pipeline.js';
+import { UpstreamProxy } from './proxy.js';
+import { RequestContext } from './request-context.js';
+import { type Snapshot, compileSnapshot } from './snapshot.js';
+import { loadCatalog } from './snapshot.store.js';
+
+/** Tuning a deployment rarely changes; tests shorten the timeouts. */
+export interface GatewayOptions {
+  /** Time to connect to an upstream before 502. Default 5 s. */
+  connectTimeoutMs?: number;
+  /** Time to wait for an upstream's headers (and between body chunks) before 504. Default 30 s. */
+  responseTimeoutMs?: number;
+  /** Connections per upstream origin. Default 512. */
+  upstreamConnections?: number;
+  /** Prefix of Redis counter keys (several installs or tests on one Redis). Default `trellis:rl:`. */
+  redisKeyPrefix?: string;
+  /** How often `batched` counters sync with Redis. Default 100 ms. */
+  limiterSyncIntervalMs?: number;
+  /** Credentials kept in the cache. Default 200,000. */
+  credentialCacheSize?: number;
+}
+
+export interface GatewayDeps {
+  config: Config;
+  store: Store;
+  clock?: Clock;
+  logger?: GatewayLogger;
+  /** Counters; default: Redis when `config.redisUrl` is set, else in memory. */
+  limiter?: Limiter;
+  /** Usage destination; default: a `UsageRecorder` on the store, flushed every `config.usageFlushMs`. */
+  usage?: UsageSink;
+  /** Validates OAuth 2.0 tokens of `oauth2` services; without one they answer `credentials_invalid`. */
+  tokenVerifier?: TokenVerifier;
+  /** Where credential cache misses are answered; default the store. */
+  credentialSource?: CredentialSource;
+  options?: GatewayOptions;
+}
+
+export interface Gateway {
+  readonly server: Server;
+  /** Loads the snapshot, then listens. Resolves with the bound address. */
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  /** Stops accepting, finishes requests in flight, flushes usage and counters. */
+  close(): Promise<void>;
+  /** Reads the change feed now (tests and operators; it also runs on a timer and on notifications). */
+  refresh(): Promise<void>;
+  /** The compiled snapshot in use. */
+  snapshot(): Snapshot;
+  readonly metrics: GatewayMetrics;
+}
+
+const INTERNAL_PREFIX = '/__trellis/';
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function hostOf(header: string | undefined): string {
+  if (!header) return '';
+  const h = header.toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.indexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
+}
+
+/**
+ * Builds a gateway.
+ * @example
+ * const gateway = createGateway({ config, store });
+ * await gateway.listen(config.gatewayPort, config.host);
+ */
+export function createGateway(deps: GatewayDeps): Gateway {
+  const { config, store } = deps;
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? createFallbackLogger();
+  const options = deps.options ?? {};
+  const redisConnections: Redis[] = [];
+  const redisFor = (purpose: string): Redis => {
+    const redis = new Redis(config.redisUrl, {
+      lazyConnect: false,
+      // fail fast instead of queueing when Redis is away: the service's failure mode decides what happens
+      enableOfflineQueue: purpose === 'subscriber',
+      maxRetriesPerRequest: 1,
+      commandTimeout: purpose === 'subscriber' ? undefined : 1000,
+      connectTimeout: 2000,
+      retryStrategy: (times) => Math.min(100 * times, 2000),
+    });
+    let reported = false;
+    redis.on('error', (err: unknown) => {
+      if (!reported) logger.warn({ purpose, ...errorFields(err) }, 'gateway: Redis unreachable');
+      reported = true;
+    });
+    redis.on('ready', () => {
+      if (reported) logger.info({ purpose }, 'gateway: Redis reachable again');
+      reported = false;
+    });
+    redisConnections.push(redis);
+    return redis;
+  };
+
+  let lastLimiterLog = 0;
+  const onLimiterFailure = (f: LimiterFailure) => {
+    metrics.limiterFailure(f.mode, f.failureMode);
+    const now = clock.now();
+    if (now - lastLimiterLog > 5000) {
+      lastLimiterLog = now;
+      logger.warn(
+        { mode: f.mode, failureMode: f.failureMode, ...errorFields(f.error) },
+        f.failureMode === 'open'
+          ? 'gateway: shared counters unreachable; failing open on local counts'
+          : 'gateway: shared counters unreachable; failing closed (503)',
+      );
+    }
+  };
+  const limiter =
+    deps.limiter ??
+    (config.redisUrl
+      ? new RedisLimiter({
+          redis: redisFor('limiter'),
+          keyPrefix: options.redisKeyPrefix,
+          syncIntervalMs: options.limiterSyncIntervalMs,
+          onFailure: onLimiterFailure,
+        })
+      : new MemoryLimiter());
+  const recorder =
+    deps.usage === undefined
+      ? new UsageRecorder({ db: store.db, clock, flushIntervalMs: config.usageFlushMs, logger })
+      : null;
+  const usage = deps.usage ?? recorder;
+  const cache = new CredentialCache({
+    source: deps.credentialSource ?? databaseCredentialSource(store.db),
+    capacity: options.credentialCacheSize,
+  });
+  const proxy = new UpstreamProxy({
+    connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+    responseTimeoutMs: options.responseTimeoutMs ?? 30_000,
+    connections: options.upstreamConnections,
+  });
+
+  let current: Snapshot | null = null;
+  let loadedAt = 0;
+  const metrics = new GatewayMetrics({
+    cache: () => cache.stats(),
+    usage: () => recorder?.stats() ?? null,
+    now: () => clock.now(),
+    snapshotLoadedAt: () => loadedAt,
+  });
+
+  let reloading: Promise<void> | null = null;
+  const reload = (): Promise<void> => {
+    reloading ??= (async () => {
+      try {
+        const { snapshot, problems } = compileSnapshot(await loadCatalog(store.db));
+        for (const p of problems) logger.warn(p, 'gateway: catalogue entry left out of the snapshot');
+        current = snapshot;
+        loadedAt = clock.now();
+        proxy.retainOnly(snapshot.origins);
+        metrics.snapshotReload('ok');
+      } catch (err) {
+        metrics.snapshotReload('failed');
+        throw err;
+      }
+    })().finally(() => {
+      reloading = null;
+    });
+    return reloading;
+  };
+
+  const apply = async (actions: ChangeActions): Promise<void> => {
+    if (actions.flushAll) cache.clear();
+    else {
+      if (actions.clearNegative) cache.clearNegative();
+      for (const id of actions.applications) cache.evictApplication(id);
+      for (const id of actions.accounts) cache.evictAccount(id);
+    }
+    if (actions.reloadSnapshot) await reload();
+  };
+
+  const pipelineDeps: PipelineDeps = {
+    clock,
+    logger,
+    cache,
+    tokenVerifier: deps.tokenVerifier ?? null,
+    limiter,
+    calendar: new WindowCalendar(),
+    proxy,
+    usage,
+    metrics,
+    refreshSnapshot: reload,
+    currentSnapshot: () => current!,
+    onLimiterUnavailable: () => {},
+  };
+
+  const serveInternal = (req: IncomingMessage, res: ServerResponse, path: string): void => {
+    if (path === '/__trellis/health') {
+      const body = JSON.stringify({ status: 'ok', snapshotAgeMs: clock.now() - loadedAt });
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
+    if (path === '/__trellis/metrics' && req.method === 'GET') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          logger.error(errorFields(err), 'gateway: cannot render metrics');
+          res.writeHead(500).end();
+        },
+      );
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { code: 'route_not_found', message: 'No such route.', requestId: '' } }));
+  };
+
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    let rawPath = q === -1 ? url : url.slice(0, q);
+    const rawQuery = q === -1 ? '' : url.slice(q + 1);
+    if (rawPath.charCodeAt(0) !== 47) {
+      // absolute-form request target (RFC 9112 §3.2.2)
+      try {
+        rawPath = new URL(url).pathname;
+      } catch {
+        rawPath = '/';
+      }
+    }
+    if (rawPath.startsWith(INTERNAL_PREFIX)) {
+      serveInternal(req, res, rawPath);
+      return;
+    }
+    const incomingId = req.headers['x-request-id'];
+    const requestId =
+      typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID();
+    const ctx = new RequestContext(
+      req,
+      res,
+      current!,
+      requestId,
+      clock.now(),
+      performance.now(),
+      req.method ?? 'GET',
+      hostOf(req.headers.host),
+      rawPath,
+      rawQuery,
+      normalizeAddress(req.socket.remoteAddress ?? ''),
+    );
+    handle(ctx, pipelineDeps);
+  });
+  // keep client connections longer than common load balancers' idle timeouts (60 s), so they close first
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
+  let feed: ChangeFeed | null = null;
+  let started: Promise<void> | null = null;
+  const start = (): Promise<void> => {
+    started ??= (async () => {
+      const seq = await latestChangeSeq(store.db);
+      await reload();
+      feed = new ChangeFeed({
+        db: store.db,
+        afterSeq: seq,
+        intervalMs: config.snapshotRefreshMs,
+        logger,
+        apply,
+        subscriber: config.redisUrl ? redisFor('subscriber') : undefined,
+      });
+    })();
+    return started;
+  };
+
+  return {
+    server,
+    metrics,
+    snapshot: () => {
+      if (current === null)
+        throw new Error('The gateway has not loaded its snapshot yet; call listen() first.');
+      return current;
+    },
+    async listen(port: number, host?: string): Promise<AddressInfo> {
+      await start();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      return server.address() as AddressInfo;
+    },
+    async refresh(): Promise<void> {
+      await start();
+      await feed?.poll();
+    },
+    async close(): Promise<void> {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await feed?.close();
+      await proxy.close();
+      await limiter.close();
+      try {
+        await recorder?.close();
+      } catch (err) {
+        logger.error(errorFields(err), 'gateway: usage could not be written at shutdown');
+      }
+      await Promise.all(redisConnections.map((r) => r.quit().catch(() => r.disconnect())));
+    },
+  };
+}

@@ -1,0 +1,113 @@
+import { hashSecret } from '../../kernel/index.js';
+import type { AppIdEntry, CredentialCache, UserKeyEntry } from '../credential-cache.js';
+import { type Denial, deny } from '../denials.js';
+import type { RequestContext } from '../request-context.js';
+import type { CompiledService } from '../snapshot.js';
+
+/** What a token verifier found in a valid OAuth 2.0 access token. */
+export interface VerifiedToken {
+  /** The client id: the application's `app_id`. */
+  clientId: string;
+  claims: Record<string, unknown>;
+}
+
+/**
+ * The seam for `oauth2` services: validates a bearer token (JWT signature, issuer, audience, expiry) and names
+ * its client. Until one is plugged in, `oauth2` services refuse every call with `credentials_invalid`.
+ */
+export interface TokenVerifier {
+  verify(token: string, service: CompiledService): Promise<VerifiedToken | null>;
+}
+
+export interface AuthenticateDeps {
+  cache: CredentialCache;
+  tokenVerifier: TokenVerifier | null;
+}
+
+function credential(
+  ctx: RequestContext,
+  service: CompiledService,
+  header: string,
+  param: string,
+): string | null {
+  const value = service.credentialsLocation === 'header' ? ctx.header(header) : ctx.query().get(param);
+  return value === undefined || value === null || value === '' ? null : value;
+}
+
+function fromUserKey(
+  ctx: RequestContext,
+  service: CompiledService,
+  entry: UserKeyEntry | null,
+): Denial | null {
+  if (entry === null || entry.app.serviceId !== service.id) return deny('credentials_invalid');
+  if (entry.credentialState !== 'active') return deny('credentials_revoked');
+  ctx.app = entry.app;
+  return null;
+}
+
+function fromAppId(
+  ctx: RequestContext,
+  service: CompiledService,
+  entry: AppIdEntry | null,
+  keyHash: string | null,
+): Denial | null {
+  if (entry === null || entry.app.serviceId !== service.id) return deny('credentials_invalid');
+  if (keyHash !== null) {
+    const state = entry.keys.get(keyHash);
+    if (state === undefined) return deny('credentials_invalid');
+    if (state !== 'active') return deny('credentials_revoked');
+  }
+  ctx.app = entry.app;
+  return null;
+}
+
+/**
+ * Phase 2, authenticate: finds the application from the credentials the service asks for (`user_key`, or
+ * `app_id` + `app_key`, in a header or the query string; or an OAuth 2.0 bearer token). Answers from the
+ * credential cache when it can, so the common case is synchronous.
+ */
+export function authenticate(
+  ctx: RequestContext,
+  deps: AuthenticateDeps,
+): Denial | null | Promise<Denial | null> {
+  const service = ctx.service!;
+  switch (service.authMode) {
+    case 'user_key': {
+      const key = credential(ctx, service, service.userKeyHeader, service.userKeyName);
+      if (key === null) return deny('credentials_missing');
+      const found = deps.cache.userKey(hashSecret(key));
+      return found instanceof Promise
+        ? found.then((entry) => fromUserKey(ctx, service, entry))
+        : fromUserKey(ctx, service, found);
+    }
+    case 'app_id_app_key': {
+      const appId = credential(ctx, service, service.appIdHeader, service.appIdName);
+      const appKey = credential(ctx, service, service.appKeyHeader, service.appKeyName);
+      if (appId === null || appKey === null) return deny('credentials_missing');
+      const keyHash = hashSecret(appKey);
+      const found = deps.cache.appId(appId);
+      return found instanceof Promise
+        ? found.then((entry) => fromAppId(ctx, service, entry, keyHash))
+        : fromAppId(ctx, service, found, keyHash);
+    }
+    case 'oauth2': {
+      const authorization = ctx.header('authorization');
+      const token =
+        authorization?.toLowerCase().startsWith('bearer ') === true
+          ? authorization.slice(7).trim()
+          : service.credentialsLocation === 'query'
+            ? ctx.query().get('access_token')
+            : null;
+      if (!token) return deny('credentials_missing');
+      const verifier = deps.tokenVerifier;
+      if (verifier === null)
+        return deny('credentials_invalid', 'OAuth 2.0 tokens cannot be verified by this gateway yet.');
+      return verifier.verify(token, service).then(async (verified) => {
+        if (verified === null) return deny('credentials_invalid');
+        ctx.claims = verified.claims;
+        const found = deps.cache.appId(verified.clientId);
+        return fromAppId(ctx, service, found instanceof Promise ? await found : found, null);
+      });
+    }
+  }
+}

@@ -1,0 +1,179 @@
+import { type Denial, deny } from '../denials.js';
+import type { CounterCheck, Limiter, LimiterOutcome } from '../limiter/limiter.js';
+import { type WindowCalendar, periodSeconds } from '../limiter/periods.js';
+import type { RequestContext } from '../request-context.js';
+import type { CompiledLimit, CompiledPlan } from '../snapshot.js';
+
+export interface AuthorizeDeps {
+  limiter: Limiter;
+  calendar: WindowCalendar;
+  /** Rebuilds the snapshot: an application may name a plan created a moment ago. */
+  refreshSnapshot(): Promise<void>;
+  currentSnapshot(): { plans: ReadonlyMap<string, CompiledPlan> };
+  /** Called when the limiter could not use its shared counters. */
+  onLimiterUnavailable(): void;
+}
+
+/** End users who do not say who they are share one bucket, so leaving the key out is no way around the limit. */
+export const ANONYMOUS_END_USER = '(anonymous)';
+
+/** Reads a claim from the payload of a bearer JWT without verifying it (the header is as trusted: the client's). */
+function unverifiedClaim(authorization: string | undefined, claim: string): string | null {
+  if (!authorization?.toLowerCase().startsWith('bearer ')) return null;
+  const parts = authorization.slice(7).trim().split('.');
+  if (parts.length !== 3 || !parts[1]) return null;
+  try {
+    const payload: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    if (typeof payload !== 'object' || payload === null) return null;
+    const value = (payload as Record<string, unknown>)[claim];
+    return typeof value === 'string' || typeof value === 'number' ? String(value) : null;
+  } catch {
+    return null;
+  }
+}
+
+function endUserOf(ctx: RequestContext, plan: CompiledPlan): string | null {
+  const source = plan.endUser;
+  if (source === null) return null;
+  let value: string | null | undefined;
+  if (source.source === 'header') value = ctx.header(source.name);
+  else if (ctx.claims !== null) {
+    const claim = ctx.claims[source.name];
+    value = typeof claim === 'string' || typeof claim === 'number' ? String(claim) : null;
+  } else value = unverifiedClaim(ctx.header('authorization'), source.name);
+  return value ? value.slice(0, 200) : ANONYMOUS_END_USER;
+}
+
+interface PlannedCheck {
+  check: CounterCheck;
+  limit: CompiledLimit;
+}
+
+/**
+ * Phase 5, authorize: the plan allows every metric the request maps to, and every limit of every period has room.
+ * Counters are checked and incremented in one step; a refused request adds nothing.
+ */
+export function authorize(ctx: RequestContext, deps: AuthorizeDeps): Denial | null | Promise<Denial | null> {
+  const app = ctx.app!;
+  const plan = ctx.plan ?? ctx.snapshot.plans.get(app.planId);
+  if (plan === undefined) {
+    return deps.refreshSnapshot().then(() => {
+      const fresh = deps.currentSnapshot().plans.get(app.planId);
+      if (fresh === undefined)
+        return deny('internal', "The application's plan is not known to the gateway yet.");
+      ctx.plan = fresh;
+      return authorize(ctx, deps);
+    });
+  }
+  ctx.plan = plan;
+  for (const m of ctx.usage) if (plan.disabled.has(m.metricId)) return deny('method_disabled');
+  if (plan.limits.size === 0) return null;
+
+  const planned: PlannedCheck[] = [];
+  for (const m of ctx.usage) {
+    const limits = plan.limits.get(m.metricId);
+    if (limits === undefined) continue;
+    for (const limit of limits) {
+      const window = deps.calendar.windowOf(limit.period, ctx.at);
+      let key = `{${app.applicationId}}:${m.metricId}:${limit.period}`;
+      if (limit.scope === 'end_user') {
+        ctx.endUser ??= endUserOf(ctx, plan) ?? ANONYMOUS_END_USER;
+        key += `:eu:${encodeURIComponent(ctx.endUser)}`;
+      }
+      planned.push({
+        check: { key, windowStart: window.start, windowEnd: window.end, limit: limit.value, delta: m.delta },
+        limit,
+      });
+    }
+  }
+  if (planned.length === 0) return null;
+  const checks = planned.map((p) => p.check);
+  const service = ctx.service!;
+  const outcome = deps.limiter.consume(checks, {
+    mode: service.limiterMode,
+    failureMode: service.failureMode,
+    now: ctx.at,
+  });
+  return outcome instanceof Promise
+    ? outcome.then((o) => decide(ctx, deps, planned, o))
+    : decide(ctx, deps, planned, outcome);
+}
+
+function decide(
+  ctx: RequestContext,
+  deps: AuthorizeDeps,
+  planned: PlannedCheck[],
+  outcome: LimiterOutcome,
+): Denial | null {
+  if (outcome.kind === 'unavailable') {
+    deps.onLimiterUnavailable();
+    return deny('limiter_unavailable');
+  }
+  const headers = ctx.responseHeaders;
+  headers['ratelimit-policy'] = policyHeader(planned);
+  if (outcome.kind === 'allowed') {
+    // the limit closest to running out is the one a client needs to watch
+    let tightest = 0;
+    let tightestRemaining = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < planned.length; i++) {
+      const remaining = planned[i]!.check.limit - (outcome.used[i] ?? 0);
+      if (remaining < tightestRemaining) {
+        tightest = i;
+        tightestRemaining = remaining;
+      }
+    }
+    headers.ratelimit = rateLimitItem(planned[tightest]!, Math.max(0, tightestRemaining), ctx.at);
+    return null;
+  }
+  // every exceeded limit must have room again before a retry can pass: wait for the latest reset
+  let retryAfter = 0;
+  let named = planned[outcome.exceeded[0] ?? 0]!;
+  for (const i of outcome.exceeded) {
+    const p = planned[i]!;
+    const wait = secondsUntil(p.check.windowEnd, ctx.at);
+    if (wait !== null && wait >= retryAfter) {
+      retryAfter = wait;
+      named = p;
+    }
+  }
+  headers.ratelimit = rateLimitItem(named, 0, ctx.at);
+  if (retryAfter > 0) headers['retry-after'] = String(retryAfter);
+  const { limit, check } = named;
+  const used = outcome.used[planned.indexOf(named)] ?? 0;
+  return deny(
+    'limit_exceeded',
+    `The ${limit.period} limit of ${limit.value} on ${limit.policyName.split('-')[0]}${limit.scope === 'end_user' ? ' per end user' : ''} is reached.`,
+    {
+      limit: limit.policyName,
+      metricId: limit.metricId,
+      period: limit.period,
+      scope: limit.scope,
+      value: limit.value,
+      used,
+      ...(Number.isFinite(check.windowEnd) ? { resetsAt: new Date(check.windowEnd).toISOString() } : {}),
+    },
+  );
+}
+
+function secondsUntil(end: number, now: number): number | null {
+  return Number.isFinite(end) ? Math.max(1, Math.ceil((end - now) / 1000)) : null;
+}
+
+/**
+ * `RateLimit-Policy` of draft-ietf-httpapi-ratelimit-headers: one item per limit that applies,
+ * `"hits-minute";q=100;w=60`. Eternity limits have no window, so no `w`.
+ */
+function policyHeader(planned: PlannedCheck[]): string {
+  let out = '';
+  for (const { limit, check } of planned) {
+    const w = periodSeconds(limit.period, { start: check.windowStart, end: check.windowEnd });
+    out += `${out === '' ? '' : ', '}"${limit.policyName}";q=${limit.value}${w === null ? '' : `;w=${w}`}`;
+  }
+  return out;
+}
+
+/** `RateLimit` of the draft: the remaining quota `r` and seconds to reset `t` of one policy. */
+function rateLimitItem(p: PlannedCheck, remaining: number, now: number): string {
+  const t = secondsUntil(p.check.windowEnd, now);
+  return `"${p.limit.policyName}";r=${remaining}${t === null ? '' : `;t=${t}`}`;
+}

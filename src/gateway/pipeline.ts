@@ -1,0 +1,202 @@
+/**
+ * The request pipeline, in the order of docs/gateway.md:
+ *
+ *   route → authenticate → check client → map → authorize → transform request → proxy → transform response → record
+ *
+ * The access phases (route … authorize) each return a denial or nothing, synchronously when they can (a cached
+ * credential, in-memory counters), so the common case does not wait. The proxy streams; the response is
+ * transformed as its headers go out; usage is recorded after the response, never in its way.
+ */
+import { pipeline as pipeStreams, Transform, type Readable } from 'node:stream';
+import type { Clock } from '../kernel/index.js';
+import type { UsageSink } from '../usage/index.js';
+import type { CredentialCache } from './credential-cache.js';
+import { type Denial, deny, denialBody } from './denials.js';
+import type { GatewayMetrics } from './gateway-metrics.js';
+import type { WindowCalendar } from './limiter/periods.js';
+import type { Limiter } from './limiter/limiter.js';
+import { type GatewayLogger, errorFields } from './logger.js';
+import { authenticate, type TokenVerifier } from './phases/authenticate.js';
+import { authorize } from './phases/authorize.js';
+import { checkClient } from './phases/check-client.js';
+import { map } from './phases/map.js';
+import { route } from './phases/route.js';
+import { transformRequest } from './phases/transform-request.js';
+import { BodyTooLargeError, type UpstreamFailure, type UpstreamProxy } from './proxy.js';
+import type { RequestContext } from './request-context.js';
+import type { CompiledPlan } from './snapshot.js';
+
+export interface PipelineDeps {
+  clock: Clock;
+  logger: GatewayLogger;
+  cache: CredentialCache;
+  tokenVerifier: TokenVerifier | null;
+  limiter: Limiter;
+  calendar: WindowCalendar;
+  proxy: UpstreamProxy;
+  usage: UsageSink | null;
+  metrics: GatewayMetrics;
+  refreshSnapshot(): Promise<void>;
+  currentSnapshot(): { plans: ReadonlyMap<string, CompiledPlan> };
+  onLimiterUnavailable(): void;
+}
+
+type PhaseResult = Denial | null | Promise<Denial | null>;
+
+/** A phase before the proxy: it may refuse the request. */
+interface AccessPhase {
+  readonly name: string;
+  run(ctx: RequestContext, deps: PipelineDeps): PhaseResult;
+}
+
+/** The access phases, in order. */
+export const accessPhases: readonly AccessPhase[] = [
+  { name: 'route', run: (ctx) => route(ctx) ?? checkContentLength(ctx) },
+  { name: 'authenticate', run: (ctx, deps) => authenticate(ctx, deps) },
+  { name: 'check client', run: (ctx) => checkClient(ctx) },
+  { name: 'map', run: (ctx) => map(ctx) },
+  { name: 'authorize', run: (ctx, deps) => authorize(ctx, deps) },
+];
+
+/** A declared body over the service's limit is refused before anything is counted. */
+function checkContentLength(ctx: RequestContext): Denial | null {
+  const declared = ctx.req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > ctx.service!.maxBodyBytes) return deny('body_too_large');
+  return null;
+}
+
+/** Runs a request through every phase; never rejects (unexpected errors become a logged 500). */
+export function handle(ctx: RequestContext, deps: PipelineDeps): void {
+  ctx.res.once('close', () => record(ctx, deps));
+  run(ctx, deps).catch((err: unknown) => {
+    deps.logger.error({ requestId: ctx.requestId, ...errorFields(err) }, 'gateway: unexpected error');
+    if (!ctx.res.headersSent) refuse(ctx, deps, deny('internal'));
+    else ctx.res.destroy();
+  });
+}
+
+async function run(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
+  for (const phase of accessPhases) {
+    let denial = phase.run(ctx, deps);
+    if (denial instanceof Promise) denial = await denial;
+    if (denial !== null) {
+      refuse(ctx, deps, denial);
+      return;
+    }
+    if (ctx.res.destroyed) return; // the client left while we were deciding
+  }
+  ctx.authorized = true;
+  const upstream = transformRequest(ctx);
+  deps.proxy.forward({
+    origin: upstream.origin,
+    path: upstream.path,
+    method: ctx.method,
+    headers: upstream.headers,
+    body: requestBody(ctx),
+    res: ctx.res,
+    // transform response: the rate-limit headers and the request id go out with the upstream's headers
+    responseHeaders: ctx.responseHeaders,
+    onEnd(status, bytesOut, failure) {
+      ctx.status = failure === 'aborted' ? 499 : status;
+      ctx.bytesOut = bytesOut;
+      if (failure !== null && failure !== 'aborted')
+        deps.metrics.upstreamError(ctx.service!.systemName, failure);
+    },
+    onFail(failure, error) {
+      onUpstreamFailure(ctx, deps, failure, error);
+    },
+  });
+}
+
+function onUpstreamFailure(
+  ctx: RequestContext,
+  deps: PipelineDeps,
+  failure: UpstreamFailure,
+  error: Error,
+): void {
+  if (failure === 'aborted') {
+    ctx.status = 499;
+    return;
+  }
+  if (failure !== 'body_too_large') {
+    deps.metrics.upstreamError(ctx.service!.systemName, failure);
+    deps.logger.warn(
+      { requestId: ctx.requestId, service: ctx.service!.systemName, failure, ...errorFields(error) },
+      'gateway: upstream failed',
+    );
+  }
+  refuse(
+    ctx,
+    deps,
+    deny(
+      failure === 'timeout'
+        ? 'upstream_timeout'
+        : failure === 'body_too_large'
+          ? 'body_too_large'
+          : 'upstream_unreachable',
+    ),
+  );
+}
+
+/** The request body as it goes upstream: the request itself, or, without a declared length, counted on the way. */
+function requestBody(ctx: RequestContext): Readable | null {
+  const req = ctx.req;
+  const declared = req.headers['content-length'];
+  if (declared !== undefined) {
+    ctx.bytesIn = Number(declared) || 0;
+    return ctx.bytesIn === 0 ? null : req;
+  }
+  if (req.headers['transfer-encoding'] === undefined) return null;
+  const max = ctx.service!.maxBodyBytes;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      ctx.bytesIn += chunk.length;
+      if (ctx.bytesIn > max) callback(new BodyTooLargeError('The request body is too large.'));
+      else callback(null, chunk);
+    },
+  });
+  pipeStreams(req, counter, () => {});
+  return counter;
+}
+
+/** Answers the client with a denial. */
+export function refuse(ctx: RequestContext, deps: PipelineDeps, denial: Denial): void {
+  const res = ctx.res;
+  ctx.status = denial.status;
+  ctx.denial = denial.code;
+  deps.metrics.denial(denial.code);
+  if (res.headersSent || res.destroyed) return;
+  const body = denialBody(denial, ctx.requestId);
+  const headers = ctx.responseHeaders;
+  headers['content-type'] = 'application/json; charset=utf-8';
+  headers['content-length'] = Buffer.byteLength(body);
+  headers['cache-control'] = 'no-store';
+  // an unread oversized body is not worth reading to keep the connection
+  if (denial.code === 'body_too_large') headers.connection = 'close';
+  ctx.bytesOut = Buffer.byteLength(body);
+  res.writeHead(denial.status, headers);
+  res.end(body);
+}
+
+/** Phase 9, record: metrics and a usage record, after the response is done. */
+function record(ctx: RequestContext, deps: PipelineDeps): void {
+  const seconds = (performance.now() - ctx.startedAt) / 1000;
+  if (ctx.status === 0) ctx.status = ctx.res.headersSent ? ctx.res.statusCode : 499;
+  const service = ctx.service;
+  deps.metrics.request(service?.systemName ?? '', ctx.status, seconds);
+  if (deps.usage === null) return;
+  const app = ctx.app;
+  deps.usage.record({
+    at: ctx.at,
+    serviceId: service?.id ?? null,
+    applicationId: app?.applicationId ?? null,
+    accountId: app?.accountId ?? null,
+    metrics: ctx.authorized ? ctx.usage : [],
+    status: ctx.status,
+    latencyMs: seconds * 1000,
+    bytesIn: ctx.bytesIn,
+    bytesOut: ctx.bytesOut,
+    endUser: ctx.endUser,
+    clientIp: ctx.clientIp,
+  });
+}

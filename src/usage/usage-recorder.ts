@@ -1,0 +1,242 @@
+/**
+ * Every gateway call becomes a usage record; records are summed in memory per minute and key, and flushed in one
+ * transaction every `flushIntervalMs`. The request never waits for the database. A flush that fails puts its
+ * sums back and is retried at the next tick: usage is never dropped silently (it is lost only if the process
+ * dies with unflushed sums, at most one interval plus the time the database has been away).
+ */
+import type { Clock } from '../kernel/index.js';
+import type { Executor } from '../store/index.js';
+import { addUsage } from './usage.store.js';
+import type { UsageCallTable, UsageMetricCountTable } from './usage-tables.js';
+
+/** One call as the gateway saw it. */
+export interface UsageRecord {
+  /** Epoch ms when the call arrived. */
+  at: number;
+  serviceId: string | null;
+  applicationId: string | null;
+  accountId: string | null;
+  /** Metric increments; empty for refused calls, which count as calls but not as usage. */
+  metrics: readonly { metricId: string; delta: number }[];
+  status: number;
+  latencyMs: number;
+  bytesIn: number;
+  bytesOut: number;
+  endUser: string | null;
+  clientIp: string;
+}
+
+/** Where the gateway sends usage: the recorder, or anything else with this shape. */
+export interface UsageSink {
+  record(record: UsageRecord): void;
+}
+
+export interface UsageLogger {
+  info(data: object, message?: string): void;
+  error(data: object, message?: string): void;
+}
+
+export interface UsageRecorderOptions {
+  db: Executor;
+  clock: Clock;
+  /** How often sums are flushed (config `usageFlushMs`). 0 disables the timer: call `flush()` yourself. */
+  flushIntervalMs: number;
+  logger?: UsageLogger;
+}
+
+export interface UsageRecorderStats {
+  /** Records summed and not yet written. */
+  pendingRecords: number;
+  /** Clock time of the oldest record not yet written, `null` when all are written. */
+  oldestPendingAt: number | null;
+  flushes: number;
+  failedFlushes: number;
+  /** Consecutive failures of the current streak. */
+  failingSince: number | null;
+}
+
+interface Batch {
+  metrics: Map<string, UsageMetricCountTable>;
+  calls: Map<string, UsageCallTable>;
+  records: number;
+  oldestAt: number | null;
+}
+
+function emptyBatch(): Batch {
+  return { metrics: new Map(), calls: new Map(), records: 0, oldestAt: null };
+}
+
+const MINUTE = 60_000;
+
+/** Sums usage in memory and writes it in batches. */
+export class UsageRecorder implements UsageSink {
+  private current = emptyBatch();
+  private readonly timer: NodeJS.Timeout | null;
+  private flushing: Promise<void> | null = null;
+  private flushes = 0;
+  private failedFlushes = 0;
+  private failingSince: number | null = null;
+  private minuteStart = -1;
+  private minuteIso = '';
+
+  constructor(private readonly options: UsageRecorderOptions) {
+    if (options.flushIntervalMs > 0) {
+      this.timer = setInterval(() => void this.flush(), options.flushIntervalMs);
+      this.timer.unref();
+    } else {
+      this.timer = null;
+    }
+  }
+
+  record(r: UsageRecord): void {
+    const b = this.current;
+    b.records++;
+    if (b.oldestAt === null) b.oldestAt = this.options.clock.now();
+    const minute = r.at - (r.at % MINUTE);
+    if (minute !== this.minuteStart) {
+      this.minuteStart = minute;
+      this.minuteIso = new Date(minute).toISOString();
+    }
+    const bucket = this.minuteIso;
+    const serviceId = r.serviceId ?? '';
+    const applicationId = r.applicationId ?? '';
+    const accountId = r.accountId ?? '';
+    for (const m of r.metrics) {
+      const key = `${bucket}|${applicationId}|${m.metricId}`;
+      const row = b.metrics.get(key);
+      if (row) row.value += m.delta;
+      else
+        b.metrics.set(key, {
+          granularity: 'minute',
+          bucket,
+          service_id: serviceId,
+          application_id: applicationId,
+          account_id: accountId,
+          metric_id: m.metricId,
+          value: m.delta,
+        });
+    }
+    const endUser = r.endUser ?? '';
+    const callKey = `${bucket}|${serviceId}|${applicationId}|${endUser}|${r.clientIp}|${r.status}`;
+    const call = b.calls.get(callKey);
+    if (call) {
+      call.calls++;
+      call.latency_ms_sum += r.latencyMs;
+      if (r.latencyMs > call.latency_ms_max) call.latency_ms_max = r.latencyMs;
+      call.bytes_in += r.bytesIn;
+      call.bytes_out += r.bytesOut;
+    } else {
+      b.calls.set(callKey, {
+        bucket,
+        service_id: serviceId,
+        application_id: applicationId,
+        account_id: accountId,
+        end_user: endUser,
+        client_ip: r.clientIp,
+        status: r.status,
+        calls: 1,
+        latency_ms_sum: r.latencyMs,
+        latency_ms_max: r.latencyMs,
+        bytes_in: r.bytesIn,
+        bytes_out: r.bytesOut,
+      });
+    }
+  }
+
+  /** Writes what is summed so far; resolves when written, rejects (after putting it back) when not. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing.then(() => this.flush());
+    this.flushing = this.flushOnce().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    const batch = this.current;
+    if (batch.records === 0) return;
+    this.current = emptyBatch();
+    try {
+      await addUsage(this.options.db, withRollups(batch.metrics), [...batch.calls.values()]);
+      this.flushes++;
+      if (this.failingSince !== null) {
+        this.options.logger?.info({ records: batch.records }, 'usage: flushing again after failures');
+      }
+      this.failingSince = null;
+    } catch (err) {
+      this.failedFlushes++;
+      this.restore(batch);
+      if (this.failingSince === null) {
+        this.failingSince = this.options.clock.now();
+        this.options.logger?.error(
+          {
+            err: { message: err instanceof Error ? err.message : String(err) },
+            pending: this.current.records,
+          },
+          'usage: flush failed; keeping the usage in memory and retrying',
+        );
+      }
+    }
+  }
+
+  /** Puts a failed batch back in front of what arrived since. */
+  private restore(batch: Batch): void {
+    const now = this.current;
+    for (const [key, row] of now.metrics) {
+      const old = batch.metrics.get(key);
+      if (old) old.value += row.value;
+      else batch.metrics.set(key, row);
+    }
+    for (const [key, row] of now.calls) {
+      const old = batch.calls.get(key);
+      if (old) {
+        old.calls += row.calls;
+        old.latency_ms_sum += row.latency_ms_sum;
+        old.latency_ms_max = Math.max(old.latency_ms_max, row.latency_ms_max);
+        old.bytes_in += row.bytes_in;
+        old.bytes_out += row.bytes_out;
+      } else {
+        batch.calls.set(key, row);
+      }
+    }
+    batch.records += now.records;
+    batch.oldestAt = batch.oldestAt ?? now.oldestAt;
+    this.current = batch;
+  }
+
+  stats(): UsageRecorderStats {
+    return {
+      pendingRecords: this.current.records,
+      oldestPendingAt: this.current.oldestAt,
+      flushes: this.flushes,
+      failedFlushes: this.failedFlushes,
+      failingSince: this.failingSince,
+    };
+  }
+
+  /** Stops the timer and makes a last flush (rejects if it fails, so the caller knows usage is unwritten). */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.flush();
+    if (this.current.records > 0)
+      throw new Error(`usage: ${this.current.records} records could not be written`);
+  }
+}
+
+/** Minute rows plus their hour and day sums, so charts over long ranges read few rows. */
+function withRollups(minutes: Map<string, UsageMetricCountTable>): UsageMetricCountTable[] {
+  const out = [...minutes.values()];
+  const rollups = new Map<string, UsageMetricCountTable>();
+  for (const row of minutes.values()) {
+    for (const [granularity, bucket] of [
+      ['hour', `${row.bucket.slice(0, 13)}:00:00.000Z`],
+      ['day', `${row.bucket.slice(0, 10)}T00:00:00.000Z`],
+    ] as const) {
+      const key = `${granularity}|${bucket}|${row.application_id}|${row.metric_id}`;
+      const existing = rollups.get(key);
+      if (existing) existing.value += row.value;
+      else rollups.set(key, { ...row, granularity, bucket });
+    }
+  }
+  return out.concat([...rollups.values()]);
+}
