@@ -28,7 +28,9 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   const one = /^\/quotes\/(\d+)$/.exec(url.pathname);
   if (req.method === 'GET' && one) {
     const quote = quotes.find((q) => q.id === Number(one[1]));
-    return quote ? send(res, 200, { ...quote, seenByUpstream }) : send(res, 404, { error: 'no such quote' });
+    if (quote) send(res, 200, { ...quote, seenByUpstream });
+    else send(res, 404, { error: 'no such quote' });
+    return;
   }
   if (req.method === 'POST' && url.pathname === '/quotes') {
     let size = 0;
@@ -38,8 +40,8 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     req.on('end', () => send(res, 201, { accepted: true, bytes: size, seenByUpstream }));
     return;
   }
-  if (req.method === 'GET' && url.pathname === '/status') return send(res, 200, { status: 'ok' });
-  send(res, 404, { error: 'not found' });
+  if (req.method === 'GET' && url.pathname === '/status') send(res, 200, { status: 'ok' });
+  else send(res, 404, { error: 'not found' });
 }
 
 /** Creates the demo upstream server (not listening; the CLI listens). */
