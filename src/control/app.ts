@@ -16,6 +16,7 @@ import { applicationRoutes } from './routes/applications.js';
 import { planRoutes } from './routes/plans.js';
 import { providerRoutes } from './routes/provider.js';
 import { serviceRoutes } from './routes/services.js';
+import { usageRoutes } from './routes/usage.js';
 import { installValidation } from './validation.js';
 
 /** A module that adds routes to the management API (other contexts, e.g. usage, plug in this way). */
@@ -89,6 +90,7 @@ export async function buildControlApp(
         accountRoutes(g, deps);
         applicationRoutes(g, deps);
         providerRoutes(g, deps);
+        usageRoutes(g, deps);
         for (const mod of options.adminApi ?? []) mod(g, deps);
       });
     },

@@ -57,4 +57,29 @@ describe('trellis start', () => {
     );
     expect(((await plans.json()) as { data: unknown[] }).data).toHaveLength(3);
   });
+
+  it('records the calls and serves them as usage through the management API', async () => {
+    const demo = running.bootstrap.demo!;
+    for (let i = 0; i < 3; i++) {
+      await fetch(`${running.gatewayUrl}/demo/quotes`, { headers: { 'X-API-Key': demo.userKey } });
+    }
+    const from = new Date(Date.now() - 3_600_000).toISOString();
+    const to = new Date(Date.now() + 3_600_000).toISOString();
+    const url = `${running.controlUrl}/admin/api/usage?applicationId=${demo.applicationId}&granularity=minute&from=${from}&to=${to}`;
+    const auth = { authorization: `Bearer ${running.bootstrap.adminToken}` };
+    let hits = 0;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const body = (await (await fetch(url, { headers: auth })).json()) as {
+        data: { metricId: string; total: number }[];
+      };
+      hits = Math.max(0, ...body.data.map((s) => s.total));
+      if (hits >= 4) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // 1 call to get_quote earlier, 3 to list_quotes now: hits counts all 4
+    expect(hits).toBe(4);
+    const bad = await fetch(`${running.controlUrl}/admin/api/usage?from=${to}&to=${from}`, { headers: auth });
+    expect(bad.status).toBe(400);
+  });
 });
