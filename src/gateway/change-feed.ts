@@ -36,6 +36,8 @@ const ignoredEntities = new Set([
   'webhook_delivery',
   'portal',
   'audit',
+  // token signing keys are the token verifier's concern, not the credential cache's
+  'oauth_signing_key',
 ]);
 
 /** What a batch of changes asks of the gateway. */

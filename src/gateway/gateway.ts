@@ -39,6 +39,8 @@ export interface GatewayOptions {
   redisKeyPrefix?: string;
   /** How often `batched` counters sync with Redis. Default 100 ms. */
   limiterSyncIntervalMs?: number;
+  /** How long `listen` waits for Redis to connect before serving anyway. Default 2 s. */
+  redisReadyTimeoutMs?: number;
   /** Credentials kept in the cache. Default 200,000. */
   credentialCacheSize?: number;
 }
@@ -81,6 +83,19 @@ function hostOf(header: string | undefined): string {
   if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
   const colon = h.indexOf(':');
   return colon === -1 ? h : h.slice(0, colon);
+}
+
+function redisReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, timeoutMs);
+    function done() {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    }
+    redis.once('ready', done);
+  });
 }
 
 /**
@@ -132,11 +147,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
       );
     }
   };
+  const limiterRedis = deps.limiter === undefined && config.redisUrl ? redisFor('limiter') : null;
   const limiter =
     deps.limiter ??
-    (config.redisUrl
+    (limiterRedis
       ? new RedisLimiter({
-          redis: redisFor('limiter'),
+          redis: limiterRedis,
           keyPrefix: options.redisKeyPrefix,
           syncIntervalMs: options.limiterSyncIntervalMs,
           onFailure: onLimiterFailure,
@@ -280,6 +296,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     started ??= (async () => {
       const seq = await latestChangeSeq(store.db);
       await reload();
+      // give Redis a moment to connect so the first requests use the shared counters; if it does not come,
+      // serve anyway: each service's failure mode says what happens meanwhile
+      if (limiterRedis) await redisReady(limiterRedis, options.redisReadyTimeoutMs ?? 2000);
       feed = new ChangeFeed({
         db: store.db,
         afterSeq: seq,

@@ -143,7 +143,7 @@ export class UsageRecorder implements UsageSink {
     }
   }
 
-  /** Writes what is summed so far; resolves when written, rejects (after putting it back) when not. */
+  /** Writes what is summed so far. A failure is logged, counted in `stats()`, and the sums kept for the next try. */
   flush(): Promise<void> {
     if (this.flushing) return this.flushing.then(() => this.flush());
     this.flushing = this.flushOnce().finally(() => {
