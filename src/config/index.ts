@@ -144,6 +144,12 @@ export const settings = {
     integer(50, 60_000),
     'How often the gateway flushes aggregated usage to the database, in milliseconds.',
   ),
+  oauthKeySecret: setting(
+    'TRELLIS_OAUTH_KEY_SECRET',
+    '',
+    text,
+    'Secret that encrypts the OAuth signing keys and login secrets at rest (AES-256-GCM); empty stores them unencrypted.',
+  ),
   snapshotRefreshMs: setting(
     'TRELLIS_SNAPSHOT_POLL_MS',
     500,

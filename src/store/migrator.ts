@@ -1,6 +1,7 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_usage.js';
+import * as m0004 from './migrations/0004_oauth.js';
 
 /**
  * Every migration, by name, in order. Later issues add theirs here; names sort in the order they run.
@@ -9,6 +10,7 @@ import * as m0002 from './migrations/0002_usage.js';
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_usage': m0002,
+  '0004_oauth': m0004,
 };
 
 /**
