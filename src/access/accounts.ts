@@ -11,6 +11,7 @@ import {
   isoNow,
   newId,
   notFound,
+  verifyPassword,
 } from '../kernel/index.js';
 import { type Executor, type PageRequest, type Tx, isUniqueViolation } from '../store/index.js';
 import {
@@ -249,6 +250,29 @@ export async function updateUser(
     });
     return user;
   });
+}
+
+/** The user with this e-mail (any case), if any. */
+export async function findUserByEmailAddress(db: Executor, email: string): Promise<User | undefined> {
+  const row = await findUserByEmail(db, email);
+  return row ? toUser(row) : undefined;
+}
+
+/**
+ * Checks a developer's e-mail and password (the portal's login); unknown e-mails and users without a password
+ * cost the same argon2 work, so timing tells nothing about who has an account.
+ */
+export async function verifyUserLogin(
+  db: Executor,
+  email: string,
+  password: string,
+): Promise<User | undefined> {
+  const row = await findUserByEmail(db, email);
+  // A fixed argon2 hash of a random password: verifying against it costs what a real verification costs.
+  const decoy =
+    '$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWhhc2g';
+  const ok = await verifyPassword(row?.password_hash ?? decoy, password);
+  return row?.password_hash && ok ? toUser(row) : undefined;
 }
 
 async function ensureAnotherAdmin(db: Executor, user: User): Promise<void> {

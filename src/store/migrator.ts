@@ -1,6 +1,7 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_usage.js';
+import * as m0003 from './migrations/0003_portal.js';
 import * as m0004 from './migrations/0004_oauth.js';
 
 /**
@@ -10,6 +11,7 @@ import * as m0004 from './migrations/0004_oauth.js';
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_usage': m0002,
+  '0003_portal': m0003,
   '0004_oauth': m0004,
 };
 

@@ -1,0 +1,132 @@
+/**
+ * Developer accounts and applications: search, approve, suspend, resume, change an application's plan, see
+ * credentials' prefixes and usage.
+ */
+import type { FastifyInstance } from 'fastify';
+import {
+  changeApplicationPlan,
+  getAccount,
+  getApplication,
+  listAccounts,
+  listApplications,
+  listUsers,
+  transitionAccount,
+  transitionApplication,
+} from '../access/index.js';
+import { getPlan, getService, listMetrics, listPlans, listServices } from '../catalog/index.js';
+import { notFound } from '../kernel/index.js';
+import { Redirect, formOf } from '../portal/index.js';
+import { queryUsage } from '../usage/index.js';
+import { type ConsoleFace, adminActor } from './console-face.js';
+
+const day = 86_400_000;
+const accountActions = ['approve', 'suspend', 'resume'] as const;
+type Action = (typeof accountActions)[number];
+
+function actionOf(raw: string): Action {
+  const action = accountActions.find((a) => a === raw);
+  if (!action) throw notFound('action', raw);
+  return action;
+}
+
+/** Search text and state filter from the query string, bounded. */
+function filterOf(query: unknown): { q: string; state: string } {
+  const q = (query ?? {}) as Record<string, unknown>;
+  const text = typeof q.q === 'string' ? q.q.trim().slice(0, 200) : '';
+  const state = typeof q.state === 'string' && /^[a-z]{1,20}$/.test(q.state) ? q.state : '';
+  return { q: text, state };
+}
+
+export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
+  const { db, cd } = face;
+  const id = (req: { params: unknown }) => (req.params as { id: string }).id;
+
+  scope.get('/accounts', async (req, reply) => {
+    await face.requireAdmin(req);
+    const filter = filterOf(req.query);
+    const accounts = (
+      await listAccounts(
+        db,
+        { ...(filter.q && { q: filter.q }), ...(filter.state && { state: filter.state }) },
+        { limit: 200 },
+      )
+    ).data;
+    return face.page(req, reply, 'accounts', { title: 'Accounts', accounts, filter });
+  });
+
+  scope.get('/accounts/:id', async (req, reply) => {
+    await face.requireAdmin(req);
+    const account = await getAccount(db, id(req));
+    const [users, apps] = await Promise.all([
+      listUsers(db, account.id),
+      listApplications(db, { accountId: account.id }, { limit: 200 }),
+    ]);
+    return face.page(req, reply, 'account', { title: account.name, account, users, apps: apps.data });
+  });
+
+  scope.post('/accounts/:id/:action', async (req) => {
+    const admin = await face.requireAdmin(req);
+    const { action } = req.params as { action: string };
+    await transitionAccount(cd, adminActor(admin), id(req), actionOf(action));
+    throw new Redirect(`/admin/accounts/${id(req)}`);
+  });
+
+  scope.get('/applications', async (req, reply) => {
+    await face.requireAdmin(req);
+    const filter = filterOf(req.query);
+    const apps = (
+      await listApplications(
+        db,
+        { ...(filter.q && { q: filter.q }), ...(filter.state && { state: filter.state }) },
+        { limit: 200 },
+      )
+    ).data;
+    const services = Object.fromEntries(
+      (await listServices(db, { limit: 200 })).data.map((s) => [s.id, s.name]),
+    );
+    return face.page(req, reply, 'applications', { title: 'Applications', apps, services, filter });
+  });
+
+  async function applicationView(appId: string, notice = '') {
+    const app = await getApplication(db, appId);
+    const [account, service, plan, plans, metrics] = await Promise.all([
+      getAccount(db, app.accountId),
+      getService(db, app.serviceId),
+      getPlan(db, app.planId),
+      listPlans(db, { serviceId: app.serviceId }),
+      listMetrics(db, app.serviceId),
+    ]);
+    const now = cd.clock.now();
+    const usage = await queryUsage(db, {
+      applicationId: app.id,
+      granularity: 'day',
+      from: new Date(now - 29 * day),
+      to: new Date(now + 1),
+    });
+    const totals = metrics.map((m) => ({
+      metric: m,
+      total: usage.find((u) => u.metricId === m.id)?.total ?? 0,
+    }));
+    const requested = plans.find((p) => p.id === app.requestedPlanId);
+    return { title: app.name, app, account, service, plan, plans, requested, totals, notice };
+  }
+
+  scope.get('/applications/:id', async (req, reply) => {
+    await face.requireAdmin(req);
+    return face.page(req, reply, 'application', await applicationView(id(req)));
+  });
+
+  scope.post('/applications/:id/plan', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const planId = formOf(req).text('planId', 64);
+    await changeApplicationPlan(cd, adminActor(admin), id(req), planId);
+    return face.page(req, reply, 'application', await applicationView(id(req), 'Plan changed.'));
+  });
+
+  scope.post('/applications/:id/:action', async (req) => {
+    const admin = await face.requireAdmin(req);
+    const { action } = req.params as { action: string };
+    await transitionApplication(cd, adminActor(admin), id(req), actionOf(action));
+    throw new Redirect(`/admin/applications/${id(req)}`);
+  });
+}

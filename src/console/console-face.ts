@@ -1,0 +1,94 @@
+/**
+ * What every console route gets: the domain's dependencies, templates, the admin session, CSRF, and the
+ * signed-in admin user of a request. Every console route but the login page starts from `requireAdmin`.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type AdminUser, getAdminUser } from '../access/index.js';
+import { type ControlDeps, changeDeps } from '../control/index.js';
+import type { Actor, ChangeDeps } from '../events/index.js';
+import {
+  type Csrf,
+  type LoginThrottle,
+  Redirect,
+  type Sessions,
+  type Views,
+  type WebSession,
+  sendHtml,
+} from '../portal/index.js';
+import type { Db } from '../store/index.js';
+
+export interface Admin {
+  session: WebSession;
+  user: AdminUser;
+}
+
+export interface ConsoleFace {
+  deps: ControlDeps;
+  db: Db;
+  cd: ChangeDeps;
+  views: Views;
+  sessions: Sessions;
+  csrf: Csrf;
+  throttle: LoginThrottle;
+  admin(req: FastifyRequest): Promise<Admin | undefined>;
+  requireAdmin(req: FastifyRequest): Promise<Admin>;
+  page(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    view: string,
+    data: object,
+    status?: number,
+  ): Promise<FastifyReply>;
+}
+
+export function adminActor(admin: Admin): Actor {
+  return { type: 'admin_user', id: admin.user.id };
+}
+
+export function createConsoleFace(parts: {
+  deps: ControlDeps;
+  views: Views;
+  sessions: Sessions;
+  csrf: Csrf;
+  throttle: LoginThrottle;
+}): ConsoleFace {
+  const db = parts.deps.store.db;
+  const lookups = new WeakMap<FastifyRequest, Promise<Admin | undefined>>();
+
+  async function lookup(req: FastifyRequest): Promise<Admin | undefined> {
+    const session = await parts.sessions.read(req);
+    if (!session) return undefined;
+    const user = await getAdminUser(db, session.subjectId).catch(() => undefined);
+    return user ? { session, user } : undefined;
+  }
+
+  const face: ConsoleFace = {
+    ...parts,
+    db,
+    cd: changeDeps(parts.deps),
+    admin(req) {
+      let p = lookups.get(req);
+      if (!p) {
+        p = lookup(req);
+        lookups.set(req, p);
+      }
+      return p;
+    },
+    async requireAdmin(req) {
+      const admin = await face.admin(req);
+      if (!admin) throw new Redirect(`/admin/login?next=${encodeURIComponent(req.url)}`);
+      return admin;
+    },
+    async page(req, reply, view, data, status = 200) {
+      const admin = await face.admin(req);
+      const html = parts.views.render(view, {
+        ...data,
+        admin,
+        path: req.url.split('?')[0],
+        csrf: parts.csrf.token(req, reply, admin?.session.tokenHash),
+      });
+      return sendHtml(reply, html, status);
+    },
+  };
+  return face;
+}

@@ -1,0 +1,136 @@
+/**
+ * The admin console at `/admin`: a control module in a scope of its own (cookies on path `/admin`, form parsing,
+ * the CSRF check, HTML errors), next to the management API under `/admin/api`, which keeps its bearer tokens
+ * and JSON errors.
+ */
+import { fileURLToPath } from 'node:url';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import type { FastifyInstance } from 'fastify';
+import { verifyAdminLogin } from '../access/index.js';
+import type { ControlDeps, ControlModule } from '../control/index.js';
+import {
+  type ThrottleOptions,
+  createCsrf,
+  createLoginThrottle,
+  createSessions,
+  createViews,
+  csrfGuard,
+  defaultThrottle,
+  formOf,
+  installHtmlErrors,
+  Redirect,
+  registerAssets,
+  safeNext,
+  vendorAssets,
+  webKey,
+} from '../portal/index.js';
+import { accountRoutes } from './console-accounts.js';
+import { dashboardRoutes } from './console-dashboard.js';
+import { type ConsoleFace, createConsoleFace } from './console-face.js';
+import { providerRoutes } from './console-provider.js';
+import { serviceRoutes } from './console-services.js';
+
+export interface ConsoleOptions {
+  throttle?: ThrottleOptions;
+}
+
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+/**
+ * @example controlModules.push(consoleModule())
+ */
+export function consoleModule(options: ConsoleOptions = {}): ControlModule {
+  return async function mountConsole(app, deps: ControlDeps) {
+    const db = deps.store.db;
+    const csrf = createCsrf(await webKey(db, deps.clock, 'csrf'), deps.config.publicUrl);
+    const face: ConsoleFace = createConsoleFace({
+      deps,
+      views: createViews(here('./views')),
+      // Admin sessions are shorter than developers': they can change everything.
+      sessions: createSessions(
+        { db, clock: deps.clock, publicUrl: deps.config.publicUrl },
+        {
+          kind: 'admin',
+          cookieName: 'trellis_console',
+          path: '/admin',
+          absoluteMs: 12 * 3600_000,
+          idleMs: 2 * 3600_000,
+        },
+      ),
+      csrf,
+      throttle: createLoginThrottle({ db, clock: deps.clock }, 'admin', options.throttle ?? defaultThrottle),
+    });
+
+    await app.register(
+      async (scope: FastifyInstance) => {
+        await scope.register(cookie);
+        await scope.register(formbody, { bodyLimit: deps.config.bodyLimit });
+        installHtmlErrors(scope, (req, reply, page) =>
+          face.page(req, reply, 'error', { title: page.title, error: page }, page.status),
+        );
+        scope.addHook(
+          'preHandler',
+          csrfGuard(csrf, async (req) => (await face.admin(req))?.session.tokenHash),
+        );
+        registerAssets(scope, '/assets', {
+          'portal.css': here('../portal/assets/portal.css'),
+          'console.css': here('./assets/console.css'),
+          'portal.js': here('../portal/assets/portal.js'),
+          'usage.js': here('../portal/assets/usage.js'),
+          ...vendorAssets(),
+        });
+        loginRoutes(scope, face);
+        dashboardRoutes(scope, face);
+        serviceRoutes(scope, face);
+        accountRoutes(scope, face);
+        providerRoutes(scope, face);
+      },
+      { prefix: '/admin' },
+    );
+  };
+}
+
+function loginRoutes(scope: FastifyInstance, face: ConsoleFace): void {
+  scope.get('/login', async (req, reply) => {
+    const q = req.query as Record<string, string | undefined>;
+    if (await face.admin(req)) throw new Redirect(safeNext(q.next, '/admin'));
+    return face.page(req, reply, 'login', {
+      title: 'Sign in',
+      next: safeNext(q.next, ''),
+      email: '',
+      error: '',
+    });
+  });
+
+  scope.post('/login', async (req, reply) => {
+    const form = formOf(req);
+    const email = form.text('email', 320);
+    const next = safeNext(form.text('next', 500), '/admin');
+    const wait = await face.throttle.retryAfter(email, req.ip);
+    if (wait > 0) {
+      reply.header('Retry-After', String(wait));
+      const error = 'Too many attempts. Wait a quarter of an hour.';
+      return face.page(req, reply, 'login', { title: 'Sign in', next, email, error }, 429);
+    }
+    const admin = await verifyAdminLogin(face.db, email, form.raw('password', 200));
+    if (!admin) {
+      await face.throttle.failed(email, req.ip);
+      return face.page(
+        req,
+        reply,
+        'login',
+        { title: 'Sign in', next, email, error: 'Wrong e-mail or password.' },
+        401,
+      );
+    }
+    await face.throttle.succeeded(email);
+    await face.sessions.start(req, reply, admin.id);
+    throw new Redirect(next.startsWith('/admin') ? next : '/admin');
+  });
+
+  scope.post('/logout', async (req, reply) => {
+    await face.sessions.end(req, reply);
+    throw new Redirect('/admin/login');
+  });
+}

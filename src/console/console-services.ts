@@ -1,0 +1,352 @@
+/**
+ * Services: settings, metrics and methods, mapping rules, the OpenAPI upload (which creates methods and rules),
+ * plans, and a plan's limits in a grid of every metric × period.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { parse as parseYaml } from 'yaml';
+import {
+  MappingRuleCreate,
+  MetricCreate,
+  PlanCreate,
+  PlanUpdate,
+  ServiceCreate,
+  ServiceUpdate,
+  createMappingRule,
+  createMetric,
+  createPlan,
+  createService,
+  deleteMappingRule,
+  deleteMetric,
+  deletePlanLimit,
+  getPlan,
+  getService,
+  importOpenapi,
+  listMappingRules,
+  listMetrics,
+  listPlans,
+  listServices,
+  makeDefaultPlan,
+  periods,
+  setMetricEnabled,
+  setPlanLimit,
+  updatePlan,
+  updateService,
+} from '../catalog/index.js';
+import { type FieldProblem, TrellisError, invalid, notFound } from '../kernel/index.js';
+import { Redirect, checked, formOf, problemsOf } from '../portal/index.js';
+import { type ConsoleFace, adminActor } from './console-face.js';
+
+/** Optional text fields: an empty input means "leave as it is". */
+function present(fields: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== ''));
+}
+
+export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
+  const { db, cd } = face;
+  const id = (req: { params: unknown }) => (req.params as { id: string }).id;
+
+  async function serviceView(
+    serviceId: string,
+    extra: { problems?: FieldProblem[]; notice?: string; form?: string } = {},
+  ) {
+    const service = await getService(db, serviceId);
+    const [metrics, rules, plans] = await Promise.all([
+      listMetrics(db, serviceId),
+      listMappingRules(db, serviceId),
+      listPlans(db, { serviceId }),
+    ]);
+    return {
+      title: service.name,
+      service,
+      metrics,
+      rules,
+      plans,
+      metricName: Object.fromEntries(metrics.map((m) => [m.id, m.systemName])),
+      problems: extra.problems ?? [],
+      notice: extra.notice ?? '',
+      form: extra.form ?? '',
+    };
+  }
+
+  /** Runs a change of a service page; a validation problem re-renders the page with it. */
+  async function onService(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    serviceId: string,
+    formName: string,
+    change: () => Promise<string | undefined>,
+  ) {
+    try {
+      const notice = await change();
+      if (notice === undefined) throw new Redirect(`/admin/services/${serviceId}#${formName}`);
+      return face.page(req, reply, 'service', await serviceView(serviceId, { notice, form: formName }));
+    } catch (err) {
+      const problems = problemsOf(err);
+      if (!problems) throw err;
+      return face.page(
+        req,
+        reply,
+        'service',
+        await serviceView(serviceId, { problems, form: formName }),
+        400,
+      );
+    }
+  }
+
+  scope.get('/services', async (req, reply) => {
+    await face.requireAdmin(req);
+    const services = (await listServices(db, { limit: 200 })).data;
+    return face.page(req, reply, 'services', { title: 'Services', services, problems: [], values: {} });
+  });
+
+  scope.post('/services', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const form = formOf(req);
+    try {
+      const input = checked(
+        ServiceCreate,
+        present({
+          name: form.text('name', 200),
+          systemName: form.text('systemName', 100),
+          upstreamProduction: form.text('upstreamProduction', 2000),
+          description: form.text('description'),
+        }),
+      );
+      const service = await createService(cd, adminActor(admin), input);
+      throw new Redirect(`/admin/services/${service.id}`);
+    } catch (err) {
+      const problems =
+        problemsOf(err) ??
+        (err instanceof TrellisError && err.code === 'conflict'
+          ? [{ field: 'systemName', message: err.message }]
+          : undefined);
+      if (!problems) throw err;
+      const services = (await listServices(db, { limit: 200 })).data;
+      return face.page(
+        req,
+        reply,
+        'services',
+        { title: 'Services', services, problems, values: form.values() },
+        400,
+      );
+    }
+  });
+
+  scope.get('/services/:id', async (req, reply) => {
+    await face.requireAdmin(req);
+    return face.page(req, reply, 'service', await serviceView(id(req)));
+  });
+
+  scope.post('/services/:id', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const form = formOf(req);
+    return onService(req, reply, id(req), 'settings', async () => {
+      const fields = present({
+        name: form.text('name', 200),
+        upstreamProduction: form.text('upstreamProduction', 2000),
+        upstreamSandbox: form.text('upstreamSandbox', 2000),
+        authMode: form.text('authMode', 20),
+        credentialsLocation: form.text('credentialsLocation', 10),
+        userKeyName: form.text('userKeyName', 100),
+        appIdName: form.text('appIdName', 100),
+        appKeyName: form.text('appKeyName', 100),
+        gatewayPathPrefix: form.text('gatewayPathPrefix', 255),
+      });
+      const input = checked(ServiceUpdate, {
+        ...fields,
+        description: form.text('description'),
+        gatewayHost: form.text('gatewayHost', 255),
+        // An empty secret token field keeps the current one; "none" removes it.
+        ...(form.text('secretToken', 500) === 'none'
+          ? { secretToken: null }
+          : form.text('secretToken', 500)
+            ? { secretToken: form.text('secretToken', 500) }
+            : {}),
+      });
+      await updateService(cd, adminActor(admin), id(req), input);
+      return 'Settings saved.';
+    });
+  });
+
+  scope.post('/services/:id/metrics', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const form = formOf(req);
+    return onService(req, reply, id(req), 'metrics', async () => {
+      const kind = form.text('kind', 10) === 'metric' ? 'metric' : 'method';
+      const input = checked(
+        MetricCreate,
+        present({
+          systemName: form.text('systemName', 100),
+          friendlyName: form.text('friendlyName', 200),
+          description: form.text('description'),
+        }),
+      );
+      await createMetric(cd, adminActor(admin), id(req), kind, input);
+      return undefined;
+    });
+  });
+
+  scope.post('/services/:id/metrics/:metricId/delete', async (req) => {
+    const admin = await face.requireAdmin(req);
+    const { metricId } = req.params as { metricId: string };
+    await deleteMetric(cd, adminActor(admin), id(req), metricId);
+    throw new Redirect(`/admin/services/${id(req)}#metrics`);
+  });
+
+  scope.post('/services/:id/rules', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const form = formOf(req);
+    return onService(req, reply, id(req), 'rules', async () => {
+      const delta = Number(form.text('delta', 10) || '1');
+      const input = checked(MappingRuleCreate, {
+        httpMethod: form.text('httpMethod', 10),
+        pattern: form.text('pattern', 1000),
+        metricId: form.text('metricId', 64),
+        delta: Number.isInteger(delta) ? delta : Number.NaN,
+        last: form.has('last'),
+      });
+      await createMappingRule(cd, adminActor(admin), id(req), input);
+      return undefined;
+    });
+  });
+
+  scope.post('/services/:id/rules/:ruleId/delete', async (req) => {
+    const admin = await face.requireAdmin(req);
+    const { ruleId } = req.params as { ruleId: string };
+    await deleteMappingRule(cd, adminActor(admin), id(req), ruleId);
+    throw new Redirect(`/admin/services/${id(req)}#rules`);
+  });
+
+  scope.post('/services/:id/openapi', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const text = formOf(req).raw('document', 5 * 1024 * 1024);
+    return onService(req, reply, id(req), 'openapi', async () => {
+      let document: unknown;
+      try {
+        // YAML is a superset of JSON: one parser reads both forms of an OpenAPI document.
+        document = parseYaml(text);
+      } catch (err) {
+        throw invalid([
+          { field: 'document', message: `not JSON or YAML: ${(err as Error).message.split('\n')[0]}` },
+        ]);
+      }
+      if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+        throw invalid([{ field: 'document', message: 'paste or choose an OpenAPI document' }]);
+      }
+      const result = await importOpenapi(cd, adminActor(admin), id(req), document as Record<string, unknown>);
+      return `Imported ${result.operations} operations: ${result.methodsCreated.length} new methods, ${result.rulesCreated} new mapping rules.`;
+    });
+  });
+
+  scope.post('/services/:id/plans', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const form = formOf(req);
+    return onService(req, reply, id(req), 'plans', async () => {
+      const input = checked(PlanCreate, {
+        ...present({ name: form.text('name', 200), systemName: form.text('systemName', 100) }),
+        state: form.text('state', 10) === 'hidden' ? 'hidden' : 'published',
+        approvalRequired: form.has('approvalRequired'),
+      });
+      const plan = await createPlan(cd, adminActor(admin), id(req), input);
+      throw new Redirect(`/admin/plans/${plan.id}`);
+    });
+  });
+
+  // plans
+
+  async function planView(planId: string, extra: { problems?: FieldProblem[]; notice?: string } = {}) {
+    const plan = await getPlan(db, planId).catch(() => {
+      throw notFound('plan', planId);
+    });
+    const [service, metrics] = await Promise.all([
+      getService(db, plan.serviceId),
+      listMetrics(db, plan.serviceId),
+    ]);
+    const grid = Object.fromEntries(
+      plan.limits.filter((l) => l.scope === 'application').map((l) => [`${l.metricId}:${l.period}`, l.value]),
+    );
+    return {
+      title: plan.name,
+      plan,
+      service,
+      metrics,
+      periods,
+      grid,
+      problems: extra.problems ?? [],
+      notice: extra.notice ?? '',
+    };
+  }
+
+  scope.get('/plans/:id', async (req, reply) => {
+    await face.requireAdmin(req);
+    return face.page(req, reply, 'plan', await planView(id(req)));
+  });
+
+  scope.post('/plans/:id', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const form = formOf(req);
+    try {
+      const input = checked(PlanUpdate, {
+        ...present({ name: form.text('name', 200) }),
+        description: form.text('description'),
+        state: form.text('state', 10) === 'hidden' ? 'hidden' : 'published',
+        approvalRequired: form.has('approvalRequired'),
+      });
+      await updatePlan(cd, adminActor(admin), id(req), input);
+      return face.page(req, reply, 'plan', await planView(id(req), { notice: 'Plan saved.' }));
+    } catch (err) {
+      const problems = problemsOf(err);
+      if (!problems) throw err;
+      return face.page(req, reply, 'plan', await planView(id(req), { problems }), 400);
+    }
+  });
+
+  scope.post('/plans/:id/default', async (req) => {
+    const admin = await face.requireAdmin(req);
+    await makeDefaultPlan(cd, adminActor(admin), id(req));
+    throw new Redirect(`/admin/plans/${id(req)}`);
+  });
+
+  /**
+   * Saves the limits grid: a number sets the limit of that metric and period, an empty cell removes it; the
+   * checkboxes enable or disable each metric and method in the plan. Every cell is checked before any change.
+   */
+  scope.post('/plans/:id/limits', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const planId = id(req);
+    const { plan, metrics } = await planView(planId);
+    const form = formOf(req);
+    const problems: FieldProblem[] = [];
+    const wanted = new Map<string, number | null>();
+    for (const m of metrics) {
+      for (const period of periods) {
+        const raw = form.text(`limit_${m.id}_${period}`, 20);
+        if (raw !== '' && !/^\d+$/.test(raw)) {
+          problems.push({
+            field: `${m.systemName}.${period}`,
+            message: 'a whole number, or empty for no limit',
+          });
+        }
+        wanted.set(`${m.id}:${period}`, raw === '' ? null : Number(raw));
+      }
+    }
+    if (problems.length > 0) return face.page(req, reply, 'plan', await planView(planId, { problems }), 400);
+    const actor = adminActor(admin);
+    for (const m of metrics) {
+      for (const period of periods) {
+        const value = wanted.get(`${m.id}:${period}`) ?? null;
+        const existing = plan.limits.find(
+          (l) => l.metricId === m.id && l.period === period && l.scope === 'application',
+        );
+        if (value === null && existing) await deletePlanLimit(cd, actor, planId, existing.id);
+        if (value !== null && existing?.value !== value) {
+          await setPlanLimit(cd, actor, planId, { metricId: m.id, period, value, scope: 'application' });
+        }
+      }
+      const enabled = form.list('enabled').includes(m.id);
+      if (enabled === plan.disabledMetricIds.includes(m.id))
+        await setMetricEnabled(cd, actor, planId, m.id, enabled);
+    }
+    return face.page(req, reply, 'plan', await planView(planId, { notice: 'Limits saved.' }));
+  });
+}

@@ -1,0 +1,30 @@
+/**
+ * The developer portal (`/`), and the browser-face machinery the console shares: sessions, CSRF, login
+ * throttling, templates and assets.
+ */
+export { portalModule, csrfGuard, type PortalOptions } from './portal-module.js';
+export { createSessions, isSecure, type Sessions, type WebSession } from './web-sessions.js';
+export { createCsrf, csrfFieldName, csrfHeaderName, type Csrf } from './csrf.js';
+export {
+  createLoginThrottle,
+  defaultThrottle,
+  type LoginThrottle,
+  type ThrottleOptions,
+} from './login-throttle.js';
+export { signSsoToken, verifySsoToken, maxSsoLifetimeSeconds, type SsoClaims } from './sso.js';
+export { webKey, rotateWebKey } from './web-keys.js';
+export { registerAssets, vendorAssets } from './assets.js';
+export {
+  Form,
+  checked,
+  Redirect,
+  createViews,
+  formOf,
+  installHtmlErrors,
+  problemsOf,
+  safeNext,
+  sendHtml,
+  type ErrorPage,
+  type Views,
+} from './web-pages.js';
+export { docsDocument } from './openapi-docs.js';

@@ -1,0 +1,321 @@
+/** Signing up, in and out; password resets by e-mail; single sign-on; accepting an invitation. */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import {
+  acceptInvitation,
+  findOpenInvitation,
+  findUserByEmailAddress,
+  getAccount,
+  getPortalSettings,
+  getUser,
+  insertAccount,
+  insertUser,
+  listCustomFields,
+  updateUser,
+  verifyUserLogin,
+} from '../access/index.js';
+import { runChange, systemActor } from '../events/index.js';
+import { TrellisError, hashSecret, invalid, isoNow } from '../kernel/index.js';
+import {
+  deleteExpiredSsoTokens,
+  findPasswordReset,
+  insertPasswordReset,
+  usePasswordReset,
+  useSsoToken,
+} from './portal.store.js';
+import type { PortalFace } from './portal-face.js';
+import { verifySsoToken } from './sso.js';
+import { Redirect, formOf, problemsOf, safeNext } from './web-pages.js';
+import { webKey } from './web-keys.js';
+
+/** Reset links work for an hour. */
+const resetLifetimeMs = 3600_000;
+const minPassword = 10;
+
+export function authRoutes(scope: FastifyInstance, face: PortalFace): void {
+  const { db, cd } = face;
+
+  async function signupFields() {
+    const [accountFields, userFields] = await Promise.all([
+      listCustomFields(db, 'account'),
+      listCustomFields(db, 'user'),
+    ]);
+    return { accountFields, userFields };
+  }
+
+  scope.get('/signup', async (req, reply) => {
+    const settings = await getPortalSettings(db);
+    if (settings.signupMode === 'closed') return face.page(req, reply, 'signup-closed', { title: 'Sign up' });
+    return face.page(req, reply, 'signup', {
+      title: 'Sign up',
+      ...(await signupFields()),
+      values: {},
+      problems: [],
+    });
+  });
+
+  scope.post('/signup', async (req, reply) => {
+    const settings = await getPortalSettings(db);
+    if (settings.signupMode === 'closed') {
+      return face.page(req, reply, 'signup-closed', { title: 'Sign up' }, 403);
+    }
+    const form = formOf(req);
+    const email = form.text('email', 320).toLowerCase();
+    const password = form.raw('password', 200);
+    const problems = [];
+    if (!/^[^\s@]+@[^\s@]+$/.test(email))
+      problems.push({ field: 'email', message: 'an e-mail address is required' });
+    if (password.length < minPassword) {
+      problems.push({ field: 'password', message: `at least ${minPassword} characters` });
+    }
+    if (!form.text('organization', 200)) problems.push({ field: 'organization', message: 'is required' });
+    if (!form.text('name', 200)) problems.push({ field: 'name', message: 'is required' });
+    try {
+      if (problems.length > 0) throw invalid(problems);
+      const state = settings.signupMode === 'approval' ? 'pending' : 'approved';
+      const user = await runChange(cd, { type: 'developer', id: null }, async (tx, record) => {
+        const account = await insertAccount(
+          tx,
+          cd.clock,
+          record,
+          { name: form.text('organization', 200), state, customFields: form.prefixed('acf_') },
+          'acf',
+        );
+        return insertUser(
+          tx,
+          cd.clock,
+          record,
+          account.id,
+          {
+            email,
+            name: form.text('name', 200),
+            role: 'admin',
+            password,
+            customFields: form.prefixed('ucf_'),
+          },
+          'ucf',
+        );
+      });
+      await face.sessions.start(req, reply, user.id);
+      throw new Redirect('/apps?welcome=1');
+    } catch (err) {
+      const shown = problemsOf(err);
+      const conflict = err instanceof TrellisError && err.code === 'conflict';
+      if (!shown && !conflict) throw err;
+      return face.page(
+        req,
+        reply,
+        'signup',
+        {
+          title: 'Sign up',
+          ...(await signupFields()),
+          values: form.values(),
+          problems: shown ?? [
+            { field: 'email', message: 'an account with this e-mail exists; sign in instead' },
+          ],
+        },
+        400,
+      );
+    }
+  });
+
+  scope.get('/login', async (req, reply) => {
+    const q = req.query as Record<string, string | undefined>;
+    if (await face.developer(req)) throw new Redirect(safeNext(q.next, '/apps'));
+    return face.page(req, reply, 'login', {
+      title: 'Sign in',
+      next: safeNext(q.next, ''),
+      email: '',
+      error: '',
+    });
+  });
+
+  scope.post('/login', async (req, reply) => {
+    const form = formOf(req);
+    const email = form.text('email', 320);
+    const next = safeNext(form.text('next', 500), '/apps');
+    const wait = await face.throttle.retryAfter(email, req.ip);
+    if (wait > 0) {
+      reply.header('Retry-After', String(wait));
+      return face.page(
+        req,
+        reply,
+        'login',
+        {
+          title: 'Sign in',
+          next,
+          email,
+          error: 'Too many attempts. Wait a quarter of an hour, or reset your password.',
+        },
+        429,
+      );
+    }
+    const user = await verifyUserLogin(db, email, form.raw('password', 200));
+    const account = user ? await getAccount(db, user.accountId) : undefined;
+    if (!user || !account || account.state === 'suspended') {
+      await face.throttle.failed(email, req.ip);
+      const error =
+        account?.state === 'suspended' ? 'This account is suspended.' : 'Wrong e-mail or password.';
+      return face.page(req, reply, 'login', { title: 'Sign in', next, email, error }, 401);
+    }
+    await face.throttle.succeeded(email);
+    await face.sessions.start(req, reply, user.id);
+    throw new Redirect(next);
+  });
+
+  scope.post('/logout', async (req, reply) => {
+    await face.sessions.end(req, reply);
+    throw new Redirect('/');
+  });
+
+  // password reset
+
+  scope.get('/password-reset', async (req, reply) =>
+    face.page(req, reply, 'reset-request', { title: 'Reset your password', sent: false }),
+  );
+
+  scope.post('/password-reset', async (req, reply) => {
+    const email = formOf(req).text('email', 320);
+    const wait = await face.throttle.retryAfter(`reset:${email}`, req.ip);
+    const user = wait === 0 ? await findUserByEmailAddress(db, email) : undefined;
+    if (wait === 0) await face.throttle.failed(`reset:${email}`, req.ip);
+    if (user) {
+      const token = randomBytes(32).toString('base64url');
+      await insertPasswordReset(db, {
+        token_hash: hashSecret(token),
+        user_id: user.id,
+        created_at: isoNow(cd.clock),
+        expires_at: new Date(cd.clock.now() + resetLifetimeMs).toISOString(),
+        used_at: null,
+      });
+      const link = `${face.deps.config.publicUrl}/password-reset/${token}`;
+      await face.mailer.send({
+        to: user.email,
+        subject: 'Reset your password',
+        text: `Someone (we hope you) asked to reset the password of ${user.email}.\n\nChoose a new one here within an hour:\n${link}\n\nIf it was not you, ignore this mail.`,
+      });
+    }
+    // The same answer whether or not the address has an account: the page tells nobody who is a customer.
+    return face.page(req, reply, 'reset-request', { title: 'Reset your password', sent: true });
+  });
+
+  async function openReset(token: string) {
+    if (token.length > 100) return undefined;
+    const row = await findPasswordReset(db, hashSecret(token));
+    if (!row || row.used_at !== null || Date.parse(row.expires_at) <= cd.clock.now()) return undefined;
+    return row;
+  }
+
+  scope.get('/password-reset/:token', async (req, reply) => {
+    const { token } = req.params as { token: string };
+    const row = await openReset(token);
+    return face.page(req, reply, 'reset-confirm', {
+      title: 'Choose a new password',
+      valid: !!row,
+      token,
+      error: '',
+    });
+  });
+
+  scope.post('/password-reset/:token', async (req, reply) => {
+    const { token } = req.params as { token: string };
+    const row = await openReset(token);
+    if (!row)
+      return face.page(
+        req,
+        reply,
+        'reset-confirm',
+        { title: 'Choose a new password', valid: false, token, error: '' },
+        400,
+      );
+    const password = formOf(req).raw('password', 200);
+    if (password.length < minPassword) {
+      return face.page(
+        req,
+        reply,
+        'reset-confirm',
+        {
+          title: 'Choose a new password',
+          valid: true,
+          token,
+          error: `The password needs at least ${minPassword} characters.`,
+        },
+        400,
+      );
+    }
+    if (!(await usePasswordReset(db, row.token_hash, isoNow(cd.clock)))) {
+      return face.page(
+        req,
+        reply,
+        'reset-confirm',
+        { title: 'Choose a new password', valid: false, token, error: '' },
+        400,
+      );
+    }
+    const user = await getUser(db, row.user_id);
+    await updateUser(cd, { type: 'developer', id: user.id }, user.id, { password });
+    // Whoever knew the old password is signed out everywhere.
+    await face.sessions.endAllOf(user.id);
+    await face.sessions.start(req, reply, user.id);
+    throw new Redirect('/apps');
+  });
+
+  // single sign-on (customer mode)
+
+  scope.get('/sso', async (req, reply) => {
+    const q = req.query as Record<string, string | undefined>;
+    const secret = await webKey(db, cd.clock, 'sso');
+    const verdict = verifySsoToken(secret, q.token ?? '', cd.clock.now());
+    const refuse = () => {
+      throw new TrellisError(
+        'forbidden',
+        'This sign-in link is not valid or has expired; start again from where you came from.',
+      );
+    };
+    if (!verdict.ok) return refuse();
+    await deleteExpiredSsoTokens(db, isoNow(cd.clock));
+    const fresh = await useSsoToken(
+      db,
+      hashSecret(q.token ?? ''),
+      new Date(verdict.exp * 1000).toISOString(),
+    );
+    if (!fresh) return refuse();
+    const user = await findUserByEmailAddress(db, verdict.email);
+    if (!user) return refuse();
+    const account = await getAccount(db, user.accountId);
+    if (account.state === 'suspended') return refuse();
+    await face.sessions.start(req, reply, user.id);
+    throw new Redirect(safeNext(q.return_to, '/apps'));
+  });
+
+  // invitations
+
+  scope.get('/invitations/:token', async (req, reply) => {
+    const { token } = req.params as { token: string };
+    const invitation = token.length <= 100 ? await findOpenInvitation(db, cd.clock, token) : undefined;
+    return face.page(req, reply, 'invitation', { title: 'Join your team', invitation, token, problems: [] });
+  });
+
+  scope.post('/invitations/:token', async (req, reply) => {
+    const { token } = req.params as { token: string };
+    const form = formOf(req);
+    const invitation = token.length <= 100 ? await findOpenInvitation(db, cd.clock, token) : undefined;
+    const password = form.raw('password', 200);
+    const problems = [];
+    if (!form.text('name', 200)) problems.push({ field: 'name', message: 'is required' });
+    if (password.length < minPassword)
+      problems.push({ field: 'password', message: `at least ${minPassword} characters` });
+    if (!invitation || problems.length > 0) {
+      return face.page(
+        req,
+        reply,
+        'invitation',
+        { title: 'Join your team', invitation, token, problems },
+        400,
+      );
+    }
+    const user = await acceptInvitation(cd, systemActor, token, { name: form.text('name', 200), password });
+    await face.sessions.start(req, reply, user.id);
+    throw new Redirect('/apps');
+  });
+}

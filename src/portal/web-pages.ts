@@ -1,0 +1,195 @@
+/**
+ * What the portal and the console share as server-rendered HTML faces: templates (Eta, escaping every
+ * interpolation by default), security headers, form reading, redirects and error pages.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Static, TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { Eta } from 'eta';
+import { type FieldProblem, TrellisError, invalid } from '../kernel/index.js';
+
+export interface Views {
+  render(name: string, data: object): string;
+}
+
+/** Templates of one face; `<%= %>` escapes, `<%~ %>` (raw) is used only for HTML the templates build. */
+export function createViews(dir: string): Views {
+  const eta = new Eta({ views: dir, autoEscape: true, cache: true });
+  return { render: (name, data) => eta.render(name, data) };
+}
+
+/**
+ * The Content Security Policy of every page: scripts and styles only from this site (the docs and chart bundles
+ * are served from node_modules by Trellis itself), nothing may frame the pages, forms post only here.
+ * Inline styles stay allowed because the interactive docs set element styles.
+ */
+const contentSecurityPolicy = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: https:",
+  "connect-src 'self'",
+  "font-src 'self' data:",
+  "frame-ancestors 'none'",
+  "form-action 'self'",
+  "base-uri 'none'",
+  "object-src 'none'",
+].join('; ');
+
+export function sendHtml(reply: FastifyReply, html: string, status = 200): FastifyReply {
+  return (
+    reply
+      .status(status)
+      .type('text/html; charset=utf-8')
+      .header('Content-Security-Policy', contentSecurityPolicy)
+      .header('X-Content-Type-Options', 'nosniff')
+      .header('Referrer-Policy', 'same-origin')
+      .header('X-Frame-Options', 'DENY')
+      // Pages show account data: never kept by shared caches or the back-forward cache of another user.
+      .header('Cache-Control', 'no-store')
+      .send(html)
+  );
+}
+
+/** Thrown by a handler to send the browser elsewhere (after a form, or to the login page). */
+export class Redirect extends Error {
+  constructor(readonly location: string) {
+    super(`redirect to ${location}`);
+    this.name = 'Redirect';
+  }
+}
+
+/** A local path to return to after sign-in; anything else (other sites, `//host`) becomes `fallback`. */
+export function safeNext(raw: unknown, fallback: string): string {
+  if (typeof raw !== 'string' || raw.length > 500) return fallback;
+  if (!raw.startsWith('/') || raw.startsWith('//') || raw.startsWith('/\\')) return fallback;
+  return raw;
+}
+
+/** The fields of a submitted `application/x-www-form-urlencoded` form, read defensively. */
+export class Form {
+  private readonly fields: Record<string, unknown>;
+  constructor(body: unknown) {
+    this.fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  }
+
+  /** A field as trimmed text ('' when absent); a repeated field gives its first value. */
+  text(name: string, max = 10_000): string {
+    const v = this.fields[name];
+    const s = Array.isArray(v) ? v[0] : v;
+    return typeof s === 'string' ? s.trim().slice(0, max) : '';
+  }
+
+  /** A field as it was typed (passwords are not trimmed). */
+  raw(name: string, max = 10_000): string {
+    const v = this.fields[name];
+    const s = Array.isArray(v) ? v[0] : v;
+    return typeof s === 'string' ? s.slice(0, max) : '';
+  }
+
+  /** Every value of a repeated field. */
+  list(name: string): string[] {
+    const v = this.fields[name];
+    const all = Array.isArray(v) ? v : v === undefined ? [] : [v];
+    return all.filter((x): x is string => typeof x === 'string');
+  }
+
+  has(name: string): boolean {
+    return this.fields[name] !== undefined;
+  }
+
+  /** Fields named `<prefix><name>`, as `{name: value}` (custom fields: `acf_company`). */
+  prefixed(prefix: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const key of Object.keys(this.fields)) {
+      if (key.startsWith(prefix) && key.length > prefix.length)
+        out[key.slice(prefix.length)] = this.text(key);
+    }
+    return out;
+  }
+
+  /** Fields as `{name: value}` for re-filling a form after a problem (passwords are never sent back). */
+  values(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const key of Object.keys(this.fields)) if (!/password|_csrf/.test(key)) out[key] = this.text(key);
+    return out;
+  }
+}
+
+export function formOf(req: FastifyRequest): Form {
+  return new Form(req.body);
+}
+
+/** The problems of a validation failure, by field, for showing beside the form. */
+export function problemsOf(err: unknown): FieldProblem[] | undefined {
+  if (err instanceof TrellisError && err.code === 'validation_failed' && Array.isArray(err.details)) {
+    return err.details as FieldProblem[];
+  }
+  return undefined;
+}
+
+export interface ErrorPage {
+  status: number;
+  title: string;
+  message: string;
+  problems: FieldProblem[];
+}
+
+/**
+ * HTML errors for one face: a `Redirect` becomes a 303, a `TrellisError` its status and message, anything else
+ * is logged and becomes a plain 500 page that leaks nothing.
+ */
+export function installHtmlErrors(
+  scope: FastifyInstance,
+  render: (req: FastifyRequest, reply: FastifyReply, page: ErrorPage) => Promise<FastifyReply> | FastifyReply,
+): void {
+  scope.setErrorHandler(async (err: FastifyError, req, reply) => {
+    if (err instanceof Redirect) return reply.status(303).header('Location', err.location).send();
+    let known: TrellisError | undefined;
+    if (err instanceof TrellisError) known = err;
+    else if (err.statusCode === 413) known = new TrellisError('body_too_large');
+    else if (err.statusCode === 415) known = new TrellisError('unsupported_media_type');
+    else if (err.statusCode === 400)
+      known = new TrellisError('validation_failed', 'The request is not valid.');
+    if (!known) {
+      req.log.error({ err }, 'unhandled error');
+      known = new TrellisError('internal');
+    }
+    if (known.code === 'rate_limited') reply.header('Retry-After', '900');
+    return render(req, reply, {
+      status: known.status,
+      title: titles[known.status] ?? 'Something is wrong',
+      message: known.message,
+      problems: problemsOf(known) ?? [],
+    });
+  });
+}
+
+const titles: Record<number, string> = {
+  400: 'That did not work',
+  403: 'Not allowed',
+  404: 'Not found',
+  409: 'That did not work',
+  413: 'Too large',
+  429: 'Too many attempts',
+  500: 'Something went wrong',
+  503: 'Unavailable',
+};
+
+/**
+ * Checks form input against the operation's schema (the same one the management API validates with) and
+ * throws a `validation_failed` naming every bad field.
+ * @example const input = checked(ServiceCreate, { name: form.text('name'), … })
+ */
+export function checked<S extends TSchema>(schema: S, value: unknown): Static<S> {
+  if (Value.Check(schema, value)) return value;
+  const problems: FieldProblem[] = [];
+  const seen = new Set<string>();
+  for (const e of Value.Errors(schema, value)) {
+    const field = e.path.split('/').filter(Boolean).join('.') || 'form';
+    if (seen.has(field)) continue;
+    seen.add(field);
+    problems.push({ field, message: e.message });
+  }
+  throw invalid(problems);
+}
