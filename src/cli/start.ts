@@ -17,6 +17,7 @@ import {
   startGatewayWorkers,
 } from '../gateway/index.js';
 import { systemClock } from '../kernel/index.js';
+import { OAuthTokenVerifier, issuerOf } from '../oauth/index.js';
 import { type Bootstrap, bootstrap } from './bootstrap.js';
 import { adminApiModules, controlModules } from './compose.js';
 import { connectStore, migrate, redact } from './connect.js';
@@ -81,7 +82,14 @@ export async function startTrellis(
     workers = await startGatewayWorkers(config.gatewayWorkers, { config });
     gatewayPort = workers.port;
   } else {
-    gateway = createGateway({ config, store, clock });
+    // OAuth 2.0 tokens of oauth2 services are checked locally against the signing keys in the store
+    const tokenVerifier = await OAuthTokenVerifier.create({
+      db: store.db,
+      clock,
+      issuer: issuerOf(config.publicUrl),
+    });
+    closers.push(async () => tokenVerifier.close());
+    gateway = createGateway({ config, store, clock, tokenVerifier });
     gatewayPort = (await gateway.listen(config.gatewayPort, config.host)).port;
   }
 

@@ -38,6 +38,9 @@ const ignoredEntities = new Set([
   'audit',
   // token signing keys are the token verifier's concern, not the credential cache's
   'oauth_signing_key',
+  'oauth_token',
+  'oauth_service',
+  'oauth_client',
 ]);
 
 /** What a batch of changes asks of the gateway. */

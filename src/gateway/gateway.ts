@@ -11,6 +11,7 @@ import { latestChangeSeq } from '../events/index.js';
 import { type Clock, systemClock } from '../kernel/index.js';
 import type { Store } from '../store/index.js';
 import { type UsageSink, UsageRecorder } from '../usage/index.js';
+import type { ChangeFeedEntry } from '../events/index.js';
 import { ChangeFeed, type ChangeActions } from './change-feed.js';
 import { CredentialCache, databaseCredentialSource, type CredentialSource } from './credential-cache.js';
 import { GatewayMetrics } from './gateway-metrics.js';
@@ -202,7 +203,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return reloading;
   };
 
-  const apply = async (actions: ChangeActions): Promise<void> => {
+  const apply = async (actions: ChangeActions, entries: readonly ChangeFeedEntry[]): Promise<void> => {
+    await deps.tokenVerifier?.applyChanges?.(entries);
     if (actions.flushAll) cache.clear();
     else {
       if (actions.clearNegative) cache.clearNegative();

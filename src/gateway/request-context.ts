@@ -15,6 +15,9 @@ export class RequestContext {
   app: AppAccess | null = null;
   /** Claims of a verified token (oauth2), for end-user limits keyed by a claim. */
   claims: Record<string, unknown> | null = null;
+  /** Set by authenticate for tokens whose scopes are checked against the metrics the request maps to. */
+  missingScope: ((usage: readonly { metricId: string }[], service: CompiledService) => string | null) | null =
+    null;
   /** Set by map: metric increments, methods' parents included. */
   usage: MetricDelta[] = [];
   /** Set by authorize. */

@@ -3,6 +3,8 @@
  * from the primary, serves, and stops when the primary says so. Signals are the primary's business (the CLI).
  */
 import type { Config } from '../config/index.js';
+import { systemClock } from '../kernel/index.js';
+import { OAuthTokenVerifier, issuerOf } from '../oauth/index.js';
 import { openStore } from '../store/index.js';
 import { createGateway, type Gateway } from './gateway.js';
 import type { WorkerReadyMessage, WorkerStartMessage } from './workers.js';
@@ -36,7 +38,12 @@ process.on('message', (message: unknown) => {
 
 async function run(config: Config, message: WorkerStartMessage): Promise<void> {
   const store = openStore(config.databaseUrl, { poolSize: 4 });
-  gateway = createGateway({ config, store, options: message.options });
+  const tokenVerifier = await OAuthTokenVerifier.create({
+    db: store.db,
+    clock: systemClock,
+    issuer: issuerOf(config.publicUrl),
+  });
+  gateway = createGateway({ config, store, tokenVerifier, options: message.options });
   const address = await gateway.listen(config.gatewayPort, config.host);
   const ready: WorkerReadyMessage = { type: 'trellis:gateway:ready', port: address.port };
   process.send?.(ready);

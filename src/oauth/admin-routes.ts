@@ -1,6 +1,13 @@
 /** Management API routes of OAuth: service and application settings, login secrets, key rotation, token counts. */
 import { Type as T } from '@sinclair/typebox';
-import { type ControlApp, type ControlDeps, Id, actorOf, changeDeps, errorResponses } from '../control/index.js';
+import {
+  type ControlApp,
+  type ControlDeps,
+  Id,
+  actorOf,
+  changeDeps,
+  errorResponses,
+} from '../control/index.js';
 import { createSealer } from './key-encryption.js';
 import {
   generateLoginSecret,
@@ -62,7 +69,12 @@ export function oauthAdminRoutes(app: ControlApp, deps: ControlDeps): void {
   const sealer = createSealer(deps.config.oauthKeySecret);
 
   app.get('/services/:id/oauth', {
-    schema: { tags, summary: "Get a service's OAuth settings", params: Id('service id'), response: { 200: ServiceOAuthSettings, ...errorResponses } },
+    schema: {
+      tags,
+      summary: "Get a service's OAuth settings",
+      params: Id('service id'),
+      response: { 200: ServiceOAuthSettings, ...errorResponses },
+    },
     handler: (req) => getServiceOAuthSettings(db, req.params.id),
   });
 
@@ -84,11 +96,17 @@ export function oauthAdminRoutes(app: ControlApp, deps: ControlDeps): void {
       params: Id('service id'),
       response: { 201: T.Object({ serviceId: T.String(), loginSecret: T.String() }), ...errorResponses },
     },
-    handler: async (req, reply) => reply.status(201).send(await generateLoginSecret(cd, actorOf(req), sealer, req.params.id)),
+    handler: async (req, reply) =>
+      reply.status(201).send(await generateLoginSecret(cd, actorOf(req), sealer, req.params.id)),
   });
 
   app.get('/applications/:id/oauth', {
-    schema: { tags, summary: "Get an application's OAuth client settings", params: Id('application id'), response: { 200: ClientOAuthSettings, ...errorResponses } },
+    schema: {
+      tags,
+      summary: "Get an application's OAuth client settings",
+      params: Id('application id'),
+      response: { 200: ClientOAuthSettings, ...errorResponses },
+    },
     handler: (req) => getClientOAuthSettings(db, req.params.id),
   });
 
@@ -108,7 +126,10 @@ export function oauthAdminRoutes(app: ControlApp, deps: ControlDeps): void {
       tags,
       summary: 'Access tokens issued to an application, per hour and grant type',
       params: Id('application id'),
-      querystring: T.Object({ from: T.String({ format: 'date-time' }), to: T.String({ format: 'date-time' }) }),
+      querystring: T.Object({
+        from: T.String({ format: 'date-time' }),
+        to: T.String({ format: 'date-time' }),
+      }),
       response: {
         200: T.Object({
           data: T.Array(T.Object({ bucket: T.String(), grantType: T.String(), count: T.Integer() })),

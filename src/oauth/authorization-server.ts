@@ -15,12 +15,24 @@ import type { ChangeDeps } from '../events/index.js';
 import { runChange, systemActor } from '../events/index.js';
 import { type Clock, systemClock } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
-import { clientMetadataOf, clientProperties, clientString, installHashedSecretCheck, resourceOf } from './clients.js';
+import {
+  clientMetadataOf,
+  clientProperties,
+  clientString,
+  installHashedSecretCheck,
+  resourceOf,
+} from './clients.js';
 import type { Sealer } from './key-encryption.js';
 import { defaultAccessTokenTtl, defaultRefreshTokenTtl } from './oauth-settings.js';
 import { findServiceSettings, insertRevocation, isRevoked } from './oauth.store.js';
 import { planScopes } from './scopes.js';
-import { SIGNING_ALG, keySetVersion, loadCookieKeys, loadPrivateJwks, loadPublicJwks } from './signing-keys.js';
+import {
+  SIGNING_ALG,
+  keySetVersion,
+  loadCookieKeys,
+  loadPrivateJwks,
+  loadPublicJwks,
+} from './signing-keys.js';
 import { storeAdapterFactory } from './store-adapter.js';
 import type { TokenCounter } from './token-counter.js';
 
@@ -93,7 +105,11 @@ async function inspectAccessToken(
   };
 }
 
-async function recordRevocation(deps: AuthorizationServerDeps, kind: 'token' | 'grant', id: string): Promise<void> {
+async function recordRevocation(
+  deps: AuthorizationServerDeps,
+  kind: 'token' | 'grant',
+  id: string,
+): Promise<void> {
   const now = deps.changes.clock.now();
   const expiresAt = new Date(now + REVOCATION_HORIZON_MS).toISOString();
   await runChange(deps.changes, systemActor, async (tx, record) => {

@@ -7,7 +7,12 @@
 import type { ClientMetadata, Provider } from 'oidc-provider';
 import { secretMatches } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
-import { findClientApplication, findClientSettings, findServiceSettings, listActiveClientSecretHashes } from './oauth.store.js';
+import {
+  findClientApplication,
+  findClientSettings,
+  findServiceSettings,
+  listActiveClientSecretHashes,
+} from './oauth.store.js';
 
 /** Custom client metadata (oidc-provider keeps names verbatim: `client['urn:trellis:service_id']`). */
 export const clientProperties = {
@@ -40,7 +45,7 @@ export async function clientMetadataOf(
   defaults: { refreshTokenTtl: number },
 ): Promise<ClientMetadata | undefined> {
   const app = await findClientApplication(db, appId);
-  if (!app || app.auth_mode !== 'oauth2' || app.app_state !== 'live' || app.account_state !== 'approved') {
+  if (app?.auth_mode !== 'oauth2' || app.app_state !== 'live' || app.account_state !== 'approved') {
     return undefined;
   }
   const [service, client] = await Promise.all([
@@ -55,7 +60,9 @@ export async function clientMetadataOf(
     client_secret: HASHED_SECRET_PLACEHOLDER,
     client_name: app.name,
     token_endpoint_auth_method: 'client_secret_basic',
-    grant_types: delegated ? ['client_credentials', 'authorization_code', 'refresh_token'] : ['client_credentials'],
+    grant_types: delegated
+      ? ['client_credentials', 'authorization_code', 'refresh_token']
+      : ['client_credentials'],
     response_types: delegated ? ['code'] : [],
     redirect_uris: redirectUris,
     [clientProperties.applicationId]: app.application_id,
@@ -81,7 +88,10 @@ export function installHashedSecretCheck(provider: Provider, db: Executor): void
 }
 
 /** Reads a custom string property of a client. */
-export function clientString(client: { [key: string]: unknown } | undefined, property: string): string | undefined {
+export function clientString(
+  client: { [key: string]: unknown } | undefined,
+  property: string,
+): string | undefined {
   const value = client?.[property];
   return typeof value === 'string' ? value : undefined;
 }

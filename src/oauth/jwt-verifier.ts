@@ -22,11 +22,8 @@ import {
 import { type ChangeFeedEntry, latestChangeSeq, readChangesSince } from '../events/index.js';
 import type { Clock } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
-import {
-  listExternalClients,
-  listExternalIssuerServices,
-  listRevocations,
-} from './oauth.store.js';
+import { listExternalClients, listExternalIssuerServices, listRevocations } from './oauth.store.js';
+import { type ScopedMetric, missingScope } from './scopes.js';
 import { SIGNING_ALG, loadPublicJwks } from './signing-keys.js';
 
 /** Why a token is refused; each is a stable denial code of the gateway. */
@@ -48,6 +45,11 @@ export interface AcceptedToken {
   readonly claims: Record<string, unknown>;
   /** Scopes the token carries; null when they are not Trellis scopes (external issuers). */
   readonly scopes: ReadonlySet<string> | null;
+  /** The first scope a request mapping to `usage` lacks (see scopes.ts); absent when scopes are not checked. */
+  readonly missingScope?: (
+    usage: readonly { metricId: string }[],
+    service: { readonly metrics: ReadonlyMap<string, ScopedMetric> },
+  ) => string | null;
 }
 
 export type TokenVerdict = AcceptedToken | TokenRejection;
@@ -97,7 +99,10 @@ export function isRejection(v: TokenVerdict): v is TokenRejection {
 }
 
 async function defaultFetchJwks(url: string): Promise<{ keys: JWK[] }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(3000), headers: { accept: 'application/json' } });
+  const res = await fetch(url, {
+    signal: AbortSignal.timeout(3000),
+    headers: { accept: 'application/json' },
+  });
   if (!res.ok) throw new Error(`JWKS ${url} answered ${res.status}`);
   const body = (await res.json()) as { keys?: unknown };
   if (!Array.isArray(body.keys)) throw new Error(`JWKS ${url} has no keys`);
@@ -205,16 +210,23 @@ export class OAuthTokenVerifier {
     if (this.revokedTokens.has(jti) || (gid !== null && this.revokedGrants.has(gid))) {
       return reject('token_revoked', 'The access token was revoked.');
     }
-    if (typeof payload.client_id !== 'string') return reject('token_invalid', 'The access token names no client.');
+    if (typeof payload.client_id !== 'string')
+      return reject('token_invalid', 'The access token names no client.');
     const scope = typeof payload.scope === 'string' ? payload.scope : '';
+    const scopes: ReadonlySet<string> = new Set(scope.split(' ').filter(Boolean));
     return {
       clientId: payload.client_id,
       claims: payload as Record<string, unknown>,
-      scopes: new Set(scope.split(' ').filter(Boolean)),
+      scopes,
+      missingScope: (usage, svc) => missingScope(scopes, usage, svc.metrics),
     };
   }
 
-  private async verifyExternal(token: string, service: VerifiedService, ext: ExternalIssuer): Promise<TokenVerdict> {
+  private async verifyExternal(
+    token: string,
+    service: VerifiedService,
+    ext: ExternalIssuer,
+  ): Promise<TokenVerdict> {
     let kid: string | undefined;
     try {
       kid = decodeProtectedHeader(token).kid;
@@ -235,9 +247,13 @@ export class OAuthTokenVerifier {
       return rejectionOf(err);
     }
     const externalId = payload[ext.clientClaim];
-    const appId = typeof externalId === 'string' ? this.externalClients.get(`${service.id}|${externalId}`) : undefined;
+    const appId =
+      typeof externalId === 'string' ? this.externalClients.get(`${service.id}|${externalId}`) : undefined;
     if (appId === undefined) {
-      return reject('token_unknown_client', `No application of this API is known by the token's ${ext.clientClaim}.`);
+      return reject(
+        'token_unknown_client',
+        `No application of this API is known by the token's ${ext.clientClaim}.`,
+      );
     }
     return { clientId: appId, claims: payload as Record<string, unknown>, scopes: null };
   }
@@ -254,7 +270,11 @@ export class OAuthTokenVerifier {
         (kind === 'grant' ? this.revokedGrants : this.revokedTokens).set(id, until);
       } else if (e.entityType === 'oauth_signing_key') {
         keys = true;
-      } else if (e.entityType === 'oauth_service' || e.entityType === 'oauth_client' || e.entityType === 'service') {
+      } else if (
+        e.entityType === 'oauth_service' ||
+        e.entityType === 'oauth_client' ||
+        e.entityType === 'service'
+      ) {
         external = true;
       }
       if (e.seq > this.seq) this.seq = e.seq;
@@ -275,7 +295,10 @@ export class OAuthTokenVerifier {
           this.seq = entries[entries.length - 1]!.seq;
         }
       } catch (err) {
-        this.options.logger?.warn({ err: String(err) }, 'oauth: cannot read the change feed; keeping the last state');
+        this.options.logger?.warn(
+          { err: String(err) },
+          'oauth: cannot read the change feed; keeping the last state',
+        );
       } finally {
         this.following = null;
       }
@@ -285,14 +308,18 @@ export class OAuthTokenVerifier {
 
   /** Reloads the public keys; `ifStale` limits reloads caused by unknown key ids to one a second. */
   reloadKeys(ifStale = false): Promise<void> {
-    if (ifStale && this.options.clock.now() - this.keysLoadedAt < 1000) return this.keyReload ?? Promise.resolve();
+    if (ifStale && this.options.clock.now() - this.keysLoadedAt < 1000)
+      return this.keyReload ?? Promise.resolve();
     this.keyReload ??= (async () => {
       try {
         const keys = await loadPublicJwks(this.options.db, this.options.clock);
         this.keySet = createLocalJWKSet({ keys });
         this.kids = new Set(keys.flatMap((k) => (k.kid ? [k.kid] : [])));
       } catch (err) {
-        this.options.logger?.error({ err: String(err) }, 'oauth: cannot load the signing keys; keeping the last ones');
+        this.options.logger?.error(
+          { err: String(err) },
+          'oauth: cannot load the signing keys; keeping the last ones',
+        );
       } finally {
         this.keysLoadedAt = this.options.clock.now();
         this.keyReload = null;
@@ -344,14 +371,18 @@ export class OAuthTokenVerifier {
 
   private fetchExternal(ext: ExternalIssuer, ifStale: boolean): Promise<void> {
     // an unknown kid refetches at most every 30 s, so a flood of forged kids cannot hammer the issuer
-    if (ifStale && this.options.clock.now() - ext.fetchedAt < 30_000) return ext.fetching ?? Promise.resolve();
+    if (ifStale && this.options.clock.now() - ext.fetchedAt < 30_000)
+      return ext.fetching ?? Promise.resolve();
     ext.fetching ??= (async () => {
       try {
         const { keys } = await this.fetchJwks(ext.jwksUrl);
         ext.keySet = createLocalJWKSet({ keys });
         ext.kids = new Set(keys.flatMap((k) => (k.kid ? [k.kid] : [])));
       } catch (err) {
-        this.options.logger?.warn({ err: String(err), jwksUrl: ext.jwksUrl }, 'oauth: cannot fetch an external JWKS');
+        this.options.logger?.warn(
+          { err: String(err), jwksUrl: ext.jwksUrl },
+          'oauth: cannot fetch an external JWKS',
+        );
       } finally {
         ext.fetchedAt = this.options.clock.now();
         ext.fetching = null;

@@ -21,9 +21,7 @@ const PLAIN_PREFIX = 'plain.';
  */
 export function createSealer(secret: string): Sealer {
   const key =
-    secret === ''
-      ? null
-      : Buffer.from(hkdfSync('sha256', secret, 'trellis-oauth', 'key-encryption', 32));
+    secret === '' ? null : Buffer.from(hkdfSync('sha256', secret, 'trellis-oauth', 'key-encryption', 32));
   return {
     encrypts: key !== null,
     seal(plain) {
@@ -40,12 +38,16 @@ export function createSealer(secret: string): Sealer {
       }
       if (!sealed.startsWith(AES_PREFIX)) throw new Error('oauth: unknown sealed value format');
       if (key === null) {
-        throw new Error('oauth: keys are encrypted at rest; set TRELLIS_OAUTH_KEY_SECRET to the secret they were sealed with');
+        throw new Error(
+          'oauth: keys are encrypted at rest; set TRELLIS_OAUTH_KEY_SECRET to the secret they were sealed with',
+        );
       }
       const [iv = '', tag = '', body = ''] = sealed.slice(AES_PREFIX.length).split('.');
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+      return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString(
+        'utf8',
+      );
     },
   };
 }

@@ -25,7 +25,10 @@ export interface LoginAssertionCheck {
 export type LoginAssertionResult = { ok: true; subject: string } | { ok: false; reason: string };
 
 /** Checks a login assertion: signature, audience, interaction, expiry (and that it is not too long-lived). */
-export async function verifyLoginAssertion(assertion: string, check: LoginAssertionCheck): Promise<LoginAssertionResult> {
+export async function verifyLoginAssertion(
+  assertion: string,
+  check: LoginAssertionCheck,
+): Promise<LoginAssertionResult> {
   try {
     const { payload } = await jwtVerify(assertion, new TextEncoder().encode(check.secret), {
       algorithms: ['HS256'],
@@ -34,7 +37,8 @@ export async function verifyLoginAssertion(assertion: string, check: LoginAssert
       clockTolerance: 5,
       requiredClaims: ['sub', 'exp', 'iat'],
     });
-    if (payload.interaction !== check.interaction) return { ok: false, reason: 'the assertion is for another sign-in' };
+    if (payload.interaction !== check.interaction)
+      return { ok: false, reason: 'the assertion is for another sign-in' };
     if ((payload.exp ?? 0) - (payload.iat ?? 0) > MAX_ASSERTION_SECONDS) {
       return { ok: false, reason: `the assertion lives longer than ${MAX_ASSERTION_SECONDS} seconds` };
     }

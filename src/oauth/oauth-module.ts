@@ -50,7 +50,9 @@ export interface OAuthServer {
   /** The provider answering now. */
   provider(): Provider;
   /** Rotates the signing keys and starts signing with the new current key at once. */
-  rotateKeys(options?: { retiredKeySeconds?: number }): Promise<{ current: string; next: string; retired: string[] }>;
+  rotateKeys(options?: {
+    retiredKeySeconds?: number;
+  }): Promise<{ current: string; next: string; retired: string[] }>;
   /** Rebuilds the provider when the keys in the database changed. */
   reloadKeysIfChanged(): Promise<boolean>;
 }
@@ -133,7 +135,9 @@ export function oauthControlModule(options: OAuthModuleOptions = {}) {
       return reloading;
     };
     const keyTimer = setInterval(() => {
-      reloadKeysIfChanged().catch((err: unknown) => logger.error({ err }, 'oauth: cannot reload signing keys'));
+      reloadKeysIfChanged().catch((err: unknown) =>
+        logger.error({ err }, 'oauth: cannot reload signing keys'),
+      );
     }, options.keyCheckMs ?? 5000);
     keyTimer.unref();
     app.addHook('onClose', async () => {
@@ -147,7 +151,12 @@ export function oauthControlModule(options: OAuthModuleOptions = {}) {
       counter,
       provider: () => built.provider,
       async rotateKeys(rotation = {}) {
-        const result = await rotateSigningKeys(changeDeps(deps), { type: 'system', id: null }, sealer, rotation);
+        const result = await rotateSigningKeys(
+          changeDeps(deps),
+          { type: 'system', id: null },
+          sealer,
+          rotation,
+        );
         await reloadKeysIfChanged();
         return result;
       },
@@ -181,8 +190,10 @@ export function oauthControlModule(options: OAuthModuleOptions = {}) {
     app.get('/.well-known/oauth-authorization-server/oauth', { schema: { hide: true } }, (req, reply) =>
       passTo(built.handler, req, reply, `${OAUTH_PATH}/.well-known/openid-configuration`),
     );
-    app.get(`${OAUTH_PATH}/.well-known/oauth-authorization-server`, { schema: { hide: true } }, (req, reply) =>
-      passTo(built.handler, req, reply, `${OAUTH_PATH}/.well-known/openid-configuration`),
+    app.get(
+      `${OAUTH_PATH}/.well-known/oauth-authorization-server`,
+      { schema: { hide: true } },
+      (req, reply) => passTo(built.handler, req, reply, `${OAUTH_PATH}/.well-known/openid-configuration`),
     );
 
     // the end user's side of the authorization-code flow
@@ -198,7 +209,14 @@ export function oauthControlModule(options: OAuthModuleOptions = {}) {
           try {
             return await built.provider.interactionDetails(req.raw, reply.raw);
           } catch {
-            sendPage(reply, 400, errorPage('interaction_expired', 'This sign-in has expired or was already used. Start again from the application.'));
+            sendPage(
+              reply,
+              400,
+              errorPage(
+                'interaction_expired',
+                'This sign-in has expired or was already used. Start again from the application.',
+              ),
+            );
             return undefined;
           }
         };
@@ -210,17 +228,29 @@ export function oauthControlModule(options: OAuthModuleOptions = {}) {
           const interaction = await details(req, reply);
           if (!interaction) return reply;
           if (interaction.uid !== req.params.uid) {
-            return sendPage(reply, 400, errorPage('interaction_mismatch', 'This page belongs to another sign-in.'));
+            return sendPage(
+              reply,
+              400,
+              errorPage('interaction_mismatch', 'This page belongs to another sign-in.'),
+            );
           }
           const client = await clientOf(interaction.params.client_id);
           const serviceId = clientString(client, clientProperties.serviceId);
           if (!client || !serviceId) {
-            return sendPage(reply, 400, errorPage('invalid_client', 'The application is not allowed to ask.'));
+            return sendPage(
+              reply,
+              400,
+              errorPage('invalid_client', 'The application is not allowed to ask.'),
+            );
           }
           if (interaction.prompt.name === 'login') {
             const settings = await findServiceSettings(db, serviceId);
             if (!settings?.login_url) {
-              return sendPage(reply, 503, errorPage('login_unavailable', 'The provider has not set up its sign-in page.'));
+              return sendPage(
+                reply,
+                503,
+                errorPage('login_unavailable', 'The provider has not set up its sign-in page.'),
+              );
             }
             // the provider's login page signs the user in and sends them back here with an assertion
             const target = new URL(settings.login_url);
@@ -256,17 +286,29 @@ export function oauthControlModule(options: OAuthModuleOptions = {}) {
           );
         });
 
-        const finishLogin = async (req: FastifyRequest<{ Params: { uid: string } }>, reply: FastifyReply, assertion: unknown) => {
+        const finishLogin = async (
+          req: FastifyRequest<{ Params: { uid: string } }>,
+          reply: FastifyReply,
+          assertion: unknown,
+        ) => {
           const interaction = await details(req, reply);
           if (!interaction) return reply;
           if (interaction.uid !== req.params.uid || interaction.prompt.name !== 'login') {
-            return sendPage(reply, 400, errorPage('interaction_mismatch', 'This sign-in is not waiting for a login.'));
+            return sendPage(
+              reply,
+              400,
+              errorPage('interaction_mismatch', 'This sign-in is not waiting for a login.'),
+            );
           }
           const client = await clientOf(interaction.params.client_id);
           const serviceId = clientString(client, clientProperties.serviceId);
           const secret = serviceId ? await loginSecretOf(db, sealer, serviceId) : undefined;
           if (!secret || typeof assertion !== 'string') {
-            return sendPage(reply, 400, errorPage('login_failed', 'The sign-in did not come back with an assertion.'));
+            return sendPage(
+              reply,
+              400,
+              errorPage('login_failed', 'The sign-in did not come back with an assertion.'),
+            );
           }
           const checked = await verifyLoginAssertion(assertion, {
             secret,
@@ -306,14 +348,19 @@ export function oauthControlModule(options: OAuthModuleOptions = {}) {
               return sendPage(reply, 403, errorPage('csrf_invalid', 'The form is out of date; start again.'));
             }
             if (interaction.prompt.name !== 'consent' || !interaction.session) {
-              return sendPage(reply, 400, errorPage('interaction_mismatch', 'This sign-in is not waiting for consent.'));
+              return sendPage(
+                reply,
+                400,
+                errorPage('interaction_mismatch', 'This sign-in is not waiting for consent.'),
+              );
             }
             const provider = built.provider;
             const clientId = String(interaction.params.client_id);
             const grant = interaction.grantId
               ? await provider.Grant.find(interaction.grantId)
               : new provider.Grant({ accountId: interaction.session.accountId, clientId });
-            if (!grant) return sendPage(reply, 400, errorPage('grant_missing', 'Start again from the application.'));
+            if (!grant)
+              return sendPage(reply, 400, errorPage('grant_missing', 'Start again from the application.'));
             const d = interaction.prompt.details as {
               missingOIDCScope?: string[];
               missingOIDCClaims?: string[];
@@ -326,7 +373,12 @@ export function oauthControlModule(options: OAuthModuleOptions = {}) {
             }
             const grantId = await grant.save();
             reply.hijack();
-            await provider.interactionFinished(req.raw, reply.raw, { consent: { grantId } }, { mergeWithLastSubmission: true });
+            await provider.interactionFinished(
+              req.raw,
+              reply.raw,
+              { consent: { grantId } },
+              { mergeWithLastSubmission: true },
+            );
             return reply;
           },
         );

@@ -37,9 +37,7 @@ export interface ServiceOAuthSettings {
   externalClientClaim: string;
 }
 
-export type ServiceOAuthSettingsUpdate = Partial<
-  Omit<ServiceOAuthSettings, 'serviceId' | 'hasLoginSecret'>
->;
+export type ServiceOAuthSettingsUpdate = Partial<Omit<ServiceOAuthSettings, 'serviceId' | 'hasLoginSecret'>>;
 
 export interface ClientOAuthSettings {
   applicationId: string;
@@ -67,7 +65,10 @@ function toSettings(serviceId: string, row: ServiceSettingsRow | undefined): Ser
   };
 }
 
-export async function getServiceOAuthSettings(db: Executor, serviceId: string): Promise<ServiceOAuthSettings> {
+export async function getServiceOAuthSettings(
+  db: Executor,
+  serviceId: string,
+): Promise<ServiceOAuthSettings> {
   await getService(db, serviceId);
   return toSettings(serviceId, await findServiceSettings(db, serviceId));
 }
@@ -90,8 +91,10 @@ function checkServiceSettings(s: ServiceOAuthSettings): void {
   if (s.loginUrl !== '' && !isHttpUrl(s.loginUrl))
     problems.push({ field: 'loginUrl', message: 'must be an http(s) URL without fragment' });
   if (s.tokenIssuer === 'external') {
-    if (!isHttpUrl(s.externalIssuer)) problems.push({ field: 'externalIssuer', message: 'must be the issuer URL' });
-    if (!isHttpUrl(s.externalJwksUrl)) problems.push({ field: 'externalJwksUrl', message: 'must be an http(s) URL' });
+    if (!isHttpUrl(s.externalIssuer))
+      problems.push({ field: 'externalIssuer', message: 'must be the issuer URL' });
+    if (!isHttpUrl(s.externalJwksUrl))
+      problems.push({ field: 'externalJwksUrl', message: 'must be an http(s) URL' });
   }
   if (!/^[A-Za-z0-9_:.-]{1,100}$/.test(s.externalClientClaim))
     problems.push({ field: 'externalClientClaim', message: 'must be a claim name' });
@@ -173,12 +176,19 @@ export async function generateLoginSecret(
 }
 
 /** The login-assertion secret of a service, unsealed; undefined when none was generated. */
-export async function loginSecretOf(db: Executor, sealer: Sealer, serviceId: string): Promise<string | undefined> {
+export async function loginSecretOf(
+  db: Executor,
+  sealer: Sealer,
+  serviceId: string,
+): Promise<string | undefined> {
   const row = await findServiceSettings(db, serviceId);
   return row?.login_secret ? sealer.open(row.login_secret) : undefined;
 }
 
-export async function getClientOAuthSettings(db: Executor, applicationId: string): Promise<ClientOAuthSettings> {
+export async function getClientOAuthSettings(
+  db: Executor,
+  applicationId: string,
+): Promise<ClientOAuthSettings> {
   await getApplication(db, applicationId);
   const row = await findClientSettings(db, applicationId);
   return {
@@ -200,7 +210,11 @@ function checkRedirectUris(uris: string[]): void {
     } catch {
       ok = false;
     }
-    if (!ok) problems.push({ field: `redirectUris[${i}]`, message: `"${raw}" is not an https URL (http only on localhost)` });
+    if (!ok)
+      problems.push({
+        field: `redirectUris[${i}]`,
+        message: `"${raw}" is not an https URL (http only on localhost)`,
+      });
   });
   if (uris.length > 20) problems.push({ field: 'redirectUris', message: 'at most 20' });
   if (problems.length > 0) throw invalid(problems);
@@ -230,7 +244,12 @@ export async function updateClientOAuthSettings(
       type: 'oauth_client_settings.updated',
       entityType: 'oauth_client',
       entityId: applicationId,
-      payload: { settings: next, applicationId, serviceId: application.serviceId, accountId: application.accountId },
+      payload: {
+        settings: next,
+        applicationId,
+        serviceId: application.serviceId,
+        accountId: application.accountId,
+      },
     });
     return next;
   });

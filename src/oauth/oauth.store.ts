@@ -171,7 +171,10 @@ export async function findOrCreateSecret(
 export type ServiceSettingsRow = OAuthServiceSettingsTable;
 export type ClientSettingsRow = OAuthClientSettingsTable;
 
-export async function findServiceSettings(db: Executor, serviceId: string): Promise<ServiceSettingsRow | undefined> {
+export async function findServiceSettings(
+  db: Executor,
+  serviceId: string,
+): Promise<ServiceSettingsRow | undefined> {
   return oauthDb(db)
     .selectFrom('oauth_service_settings')
     .selectAll()
@@ -228,7 +231,9 @@ export async function listExternalClients(
     .where('c.external_client_id', 'is not', null)
     .execute();
   return rows.flatMap((r) =>
-    r.external_client_id ? [{ service_id: r.service_id, app_id: r.app_id, external_client_id: r.external_client_id }] : [],
+    r.external_client_id
+      ? [{ service_id: r.service_id, app_id: r.app_id, external_client_id: r.external_client_id }]
+      : [],
   );
 }
 
@@ -306,7 +311,11 @@ export async function listRevocations(db: Executor, nowIso: string): Promise<Rev
     .select(['kind', 'id', 'expires_at'])
     .where('expires_at', '>', nowIso)
     .execute();
-  return rows.map((r) => ({ kind: r.kind === 'grant' ? 'grant' : 'token', id: r.id, expiresAt: r.expires_at }));
+  return rows.map((r) => ({
+    kind: r.kind === 'grant' ? 'grant' : 'token',
+    id: r.id,
+    expiresAt: r.expires_at,
+  }));
 }
 
 export async function isRevoked(db: Executor, kind: 'token' | 'grant', id: string): Promise<boolean> {

@@ -58,8 +58,10 @@ async function newKeyRow(sealer: Sealer, state: 'next' | 'current', nowIso: stri
 export async function ensureSigningKeys(db: Executor, sealer: Sealer, clock: Clock): Promise<void> {
   const rows = await listSigningKeys(db);
   const nowIso = new Date(clock.now()).toISOString();
-  if (!rows.some((r) => r.state === 'current')) await insertSigningKey(db, await newKeyRow(sealer, 'current', nowIso));
-  if (!rows.some((r) => r.state === 'next')) await insertSigningKey(db, await newKeyRow(sealer, 'next', nowIso));
+  if (!rows.some((r) => r.state === 'current'))
+    await insertSigningKey(db, await newKeyRow(sealer, 'current', nowIso));
+  if (!rows.some((r) => r.state === 'next'))
+    await insertSigningKey(db, await newKeyRow(sealer, 'next', nowIso));
 }
 
 export interface KeyRotation {
@@ -83,7 +85,9 @@ export async function rotateSigningKeys(
 ): Promise<KeyRotation> {
   const now = deps.clock.now();
   const nowIso = new Date(now).toISOString();
-  const retireUntil = new Date(now + (options.retiredKeySeconds ?? DEFAULT_RETIRED_KEY_SECONDS) * 1000).toISOString();
+  const retireUntil = new Date(
+    now + (options.retiredKeySeconds ?? DEFAULT_RETIRED_KEY_SECONDS) * 1000,
+  ).toISOString();
   const fresh = await newKeyRow(sealer, 'next', nowIso);
   return runChange(deps, actor, async (tx, record) => {
     await deleteExpiredSigningKeys(tx, nowIso);
@@ -112,7 +116,10 @@ export async function rotateSigningKeys(
 }
 
 /** Private JWKs for oidc-provider's keystore: the current key first (it is the one selected for signing). */
-export async function loadPrivateJwks(db: Executor, sealer: Sealer): Promise<{ jwks: JWK[]; currentKid: string }> {
+export async function loadPrivateJwks(
+  db: Executor,
+  sealer: Sealer,
+): Promise<{ jwks: JWK[]; currentKid: string }> {
   const rows = await listSigningKeys(db);
   const order = { current: 0, next: 1, retired: 2 } as Record<string, number>;
   const sorted = [...rows].sort((a, b) => (order[a.state] ?? 3) - (order[b.state] ?? 3));

@@ -11,13 +11,7 @@
 import type { Adapter, AdapterFactory, AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
-import {
-  consumeModel,
-  destroyModel,
-  destroyModelsOfGrant,
-  findModel,
-  upsertModel,
-} from './oauth.store.js';
+import { consumeModel, destroyModel, destroyModelsOfGrant, findModel, upsertModel } from './oauth.store.js';
 
 /** Models whose instances are JWTs and never stored. */
 const jwtModels = new Set(['AccessToken', 'ClientCredentials']);

@@ -81,10 +81,25 @@ export async function startOAuthWorld(
     systemName: 'reports',
     friendlyName: 'Download reports',
   });
-  await catalog.createMappingRule(deps, systemActor, service.id, { httpMethod: 'GET', pattern: '/search', metricId: search.id });
-  await catalog.createMappingRule(deps, systemActor, service.id, { httpMethod: 'GET', pattern: '/reports', metricId: reports.id });
-  await catalog.createMappingRule(deps, systemActor, service.id, { httpMethod: 'GET', pattern: '/', metricId: hitsId });
-  const plan = await catalog.createPlan(deps, systemActor, service.id, { name: 'Basic', systemName: 'basic' });
+  await catalog.createMappingRule(deps, systemActor, service.id, {
+    httpMethod: 'GET',
+    pattern: '/search',
+    metricId: search.id,
+  });
+  await catalog.createMappingRule(deps, systemActor, service.id, {
+    httpMethod: 'GET',
+    pattern: '/reports',
+    metricId: reports.id,
+  });
+  await catalog.createMappingRule(deps, systemActor, service.id, {
+    httpMethod: 'GET',
+    pattern: '/',
+    metricId: hitsId,
+  });
+  const plan = await catalog.createPlan(deps, systemActor, service.id, {
+    name: 'Basic',
+    systemName: 'basic',
+  });
   const account = await access.createAccount(deps, systemActor, { name: 'Acme', state: 'approved' });
   const created = await access.createApplication(deps, systemActor, {
     accountId: account.id,
@@ -126,7 +141,9 @@ export async function tokenRequest(
   body: Record<string, string>,
   credentials: { id: string; secret: string } = { id: world.app.clientId, secret: world.app.clientSecret },
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const basic = Buffer.from(`${encodeURIComponent(credentials.id)}:${encodeURIComponent(credentials.secret)}`).toString('base64');
+  const basic = Buffer.from(
+    `${encodeURIComponent(credentials.id)}:${encodeURIComponent(credentials.secret)}`,
+  ).toString('base64');
   const res = await fetch(`${world.issuer}/token`, {
     method: 'POST',
     headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },

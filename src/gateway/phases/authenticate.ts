@@ -1,6 +1,7 @@
 import { hashSecret } from '../../kernel/index.js';
 import type { AppIdEntry, CredentialCache, UserKeyEntry } from '../credential-cache.js';
-import { type Denial, deny } from '../denials.js';
+import type { ChangeFeedEntry } from '../../events/index.js';
+import { type Denial, type DenialCode, deny } from '../denials.js';
 import type { RequestContext } from '../request-context.js';
 import type { CompiledService } from '../snapshot.js';
 
@@ -9,6 +10,17 @@ export interface VerifiedToken {
   /** The client id: the application's `app_id`. */
   clientId: string;
   claims: Record<string, unknown>;
+  /**
+   * The first scope the request lacks, given the metrics it maps to; null when the token covers them. Absent when
+   * the token's scopes are not checked per metric.
+   */
+  missingScope?: (usage: readonly { metricId: string }[], service: CompiledService) => string | null;
+}
+
+/** Why a verifier refused a token: a denial code of its own (expired, wrong audience, revoked …). */
+export interface TokenRejection {
+  rejected: DenialCode;
+  message: string;
 }
 
 /**
@@ -16,7 +28,9 @@ export interface VerifiedToken {
  * its client. Until one is plugged in, `oauth2` services refuse every call with `credentials_invalid`.
  */
 export interface TokenVerifier {
-  verify(token: string, service: CompiledService): Promise<VerifiedToken | null>;
+  verify(token: string, service: CompiledService): Promise<VerifiedToken | TokenRejection | null>;
+  /** Sees every batch of the change feed (revoked tokens, rotated keys), so changes apply within a second. */
+  applyChanges?(entries: readonly ChangeFeedEntry[]): Promise<void>;
 }
 
 export interface AuthenticateDeps {
@@ -104,7 +118,9 @@ export function authenticate(
         return deny('credentials_invalid', 'OAuth 2.0 tokens cannot be verified by this gateway yet.');
       return verifier.verify(token, service).then(async (verified) => {
         if (verified === null) return deny('credentials_invalid');
+        if ('rejected' in verified) return deny(verified.rejected, verified.message);
         ctx.claims = verified.claims;
+        ctx.missingScope = verified.missingScope ?? null;
         const found = deps.cache.appId(verified.clientId);
         return fromAppId(ctx, service, found instanceof Promise ? await found : found, null);
       });

@@ -17,5 +17,8 @@ export function map(ctx: RequestContext): Denial | null {
     else usage.push({ metricId: parentId, delta: m.delta });
   }
   ctx.usage = usage;
+  // RFC 6750 §3.1: a valid token without the scope the request needs is refused with insufficient_scope
+  const missing = ctx.missingScope?.(usage, service) ?? null;
+  if (missing !== null) return deny('insufficient_scope', `The access token lacks the scope "${missing}".`);
   return null;
 }
