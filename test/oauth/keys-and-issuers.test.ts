@@ -4,7 +4,7 @@
  */
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { type KeyLike, SignJWT, exportJWK, generateKeyPair } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as access from '../../src/access/index.js';
@@ -131,12 +131,12 @@ describe('signing keys and external issuers', () => {
   describe('an external identity provider', () => {
     let idp: Server;
     let idpUrl: string;
-    let privateKey: CryptoKey;
+    let privateKey: KeyLike;
     let serviceName: string;
 
     beforeAll(async () => {
       const pair = await generateKeyPair('RS256', { extractable: true });
-      privateKey = pair.privateKey as CryptoKey;
+      privateKey = pair.privateKey;
       const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'idp-key-1', alg: 'RS256', use: 'sig' };
       idp = createServer((_req, res) => {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
