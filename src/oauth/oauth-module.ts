@@ -27,7 +27,7 @@ import { clientProperties, clientString, resourceOf } from './clients.js';
 import { consentPageCsp, renderConsentPage } from './consent-page.js';
 import { type Sealer, createSealer } from './key-encryption.js';
 import { verifyLoginAssertion } from './login-assertion.js';
-import { findServiceSettings } from './oauth.store.js';
+import { deleteExpiredModels, deleteExpiredRevocations, findServiceSettings } from './oauth.store.js';
 import { loginSecretOf } from './oauth-settings.js';
 import { type ScopeInfo, planScopes } from './scopes.js';
 import { ensureSigningKeys, keySetVersion, loadCookieKeys, rotateSigningKeys } from './signing-keys.js';
@@ -38,6 +38,8 @@ export interface OAuthModuleOptions {
   keyCheckMs?: number;
   /** How often token counts are written. */
   counterFlushMs?: number;
+  /** How often expired grants, codes, sessions and revocations are deleted. Default 10 minutes. */
+  sweepMs?: number;
   /** Called with the running server (tests rotate keys and flush counts through it). */
   onReady?: (server: OAuthServer) => void;
 }
@@ -140,8 +142,17 @@ export function oauthControlModule(options: OAuthModuleOptions = {}) {
       );
     }, options.keyCheckMs ?? 5000);
     keyTimer.unref();
+    // expired grants, codes, sessions and revocations of tokens that have expired anyway are swept away
+    const sweepTimer = setInterval(() => {
+      const nowIso = new Date(systemClock.now()).toISOString();
+      Promise.all([deleteExpiredModels(db, nowIso), deleteExpiredRevocations(db, nowIso)]).catch(
+        (err: unknown) => logger.warn({ err }, 'oauth: cannot sweep expired rows'),
+      );
+    }, options.sweepMs ?? 600_000);
+    sweepTimer.unref();
     app.addHook('onClose', async () => {
       clearInterval(keyTimer);
+      clearInterval(sweepTimer);
       await counter.close();
     });
 
