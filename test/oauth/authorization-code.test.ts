@@ -7,7 +7,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
-import type { Browser, Page } from 'playwright-core';
+import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { updatePortalSettings } from '../../src/access/index.js';
 import { systemActor } from '../../src/events/index.js';
@@ -19,9 +19,27 @@ import {
   updateClientOAuthSettings,
   updateServiceOAuthSettings,
 } from '../../src/oauth/index.js';
-import { launchChromium, screenshot } from '../browser/browser-harness.js';
 import { type Upstream, call, startUpstream, until } from '../gateway/fixtures.js';
 import { type OAuthWorld, startOAuthWorld } from './harness.js';
+
+const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.TRELLIS_CHROMIUM ?? '/usr/bin/chromium',
+    args: chromiumArgs,
+    headless: true,
+  });
+}
 
 function listen(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
@@ -179,7 +197,7 @@ describe('authorization code + PKCE in Chromium', () => {
     expect(await page.textContent('header')).toContain('Weather Co <Developers>');
     expect(await page.textContent('main')).toContain('Acme dashboard');
     expect(await page.textContent('#scopes')).toContain('Search forecasts');
-    await screenshot(page, 'oauth-consent');
+    await page.screenshot({ path: 'test-results/screenshots/oauth-consent.png', fullPage: true });
     await page.click('#allow');
     await until(() => callbacks.length > 0, 5000);
     await page.close();
