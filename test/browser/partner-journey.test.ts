@@ -1,0 +1,219 @@
+/**
+ * The whole path of a new partner and of the provider, in Debian's Chromium against a real Trellis (gateway,
+ * control server, upstream): sign up, create an application, copy the key, "try it" through the gateway, see
+ * the call in the usage chart; the provider approves an application and changes its plan; a hidden plan is
+ * invisible; another account cannot open the application by URL; a form without a CSRF token is refused.
+ */
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RealTrellis, launchChromium, screenshot, startRealTrellis } from './browser-harness.js';
+
+describe('partner and provider in a browser', () => {
+  let t: RealTrellis;
+  let browser: Browser;
+  let partner: BrowserContext;
+  let page: Page;
+  let appId = '';
+  let key = '';
+  const outside: string[] = [];
+
+  beforeAll(async () => {
+    t = await startRealTrellis();
+    browser = await launchChromium();
+    partner = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    // Clipboard access for the "Copy" button.
+    await partner.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: t.controlUrl });
+    page = await partner.newPage();
+    page.on('request', (req) => {
+      if (!req.url().startsWith(t.controlUrl) && !req.url().startsWith('data:')) outside.push(req.url());
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('signs up a new partner', async () => {
+    await page.goto(`${t.controlUrl}/`);
+    expect(await page.getByRole('heading', { name: 'Weather' }).count()).toBe(1);
+    await screenshot(page, '01-portal-home');
+    await page.getByRole('link', { name: 'Sign up' }).first().click();
+    await page.getByLabel('Organization').fill('Acme Weather Apps');
+    await page.getByLabel('Your name').fill('Pat Partner');
+    await page.getByLabel('E-mail').fill('pat@acme.test');
+    await page.getByLabel(/^Password/).fill('correct horse battery');
+    await screenshot(page, '02-portal-signup');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.waitForURL(/\/apps/);
+    expect(await page.textContent('h1')).toContain('Your applications');
+  });
+
+  it('shows published plans only', async () => {
+    await page.goto(`${t.controlUrl}/apis/${t.serviceId}`);
+    const text = await page.textContent('main');
+    expect(text).toContain('Free');
+    expect(text).toContain('Pro');
+    expect(text).not.toContain('Partner Secret');
+    await screenshot(page, '03-portal-api');
+  });
+
+  it('creates an application and copies its key', async () => {
+    await page.getByRole('link', { name: 'Create an application' }).click();
+    await page.getByLabel('Name').fill('Forecast widget');
+    await page.getByLabel(/Free/).check();
+    await page.getByRole('button', { name: 'Create application' }).click();
+    await page.waitForSelector('#new-secret');
+    key = await page.inputValue('#new-secret');
+    expect(key).toMatch(/^trk_/);
+    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByRole('button', { name: 'Copied' }).waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
+    appId = /\/apps\/(app_[0-9a-z]+)\/usage/.exec(await page.content())?.[1] ?? '';
+    expect(appId).toMatch(/^app_/);
+    expect(await page.textContent('[data-testid=app-state]')).toContain('live');
+    await screenshot(page, '04-portal-app-created');
+  });
+
+  it('tries the API from the reference docs, through the gateway', async () => {
+    await page.goto(`${t.controlUrl}/apis/${t.serviceId}/docs`);
+    await page.locator('.swagger-ui .btn.authorize').click();
+    await page.locator('.auth-container input').first().fill(key);
+    await page.locator('.auth-btn-wrapper button.authorize').click();
+    await page.locator('.auth-btn-wrapper button.btn-done').click();
+    // "Try it out" is already on for a signed-in developer: open the operation and execute.
+    await page.locator('.opblock-summary-control').first().click();
+    const relayed = page.waitForResponse((r) => r.url().includes(`/try/${t.serviceId}/forecast`));
+    await page.locator('.execute').click();
+    const response = await relayed;
+    expect(response.status()).toBe(200);
+    expect(await response.json()).toEqual({ forecast: 'sunny', path: '/forecast' });
+    const status = page.locator('.live-responses-table tbody .response-col_status').first();
+    await status.waitFor();
+    expect(await status.textContent()).toContain('200');
+    await screenshot(page, '05-portal-docs-try-it');
+    // The gateway itself saw the call: the key is counted against the application.
+    const direct = await fetch(`${t.gatewayUrl}/weather/forecast`, { headers: { 'X-API-Key': key } });
+    expect(direct.status).toBe(200);
+  });
+
+  it('shows the calls in the usage chart', async () => {
+    let total = 0;
+    for (let i = 0; i < 50 && total < 2; i++) {
+      await page.goto(`${t.controlUrl}/apps/${appId}/usage`);
+      total = Number(await page.textContent('[data-testid=total-day-hits]'));
+      if (total < 2) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(total).toBe(2);
+    expect(Number(await page.textContent('[data-testid=total-day-forecast]'))).toBe(2);
+    await page.locator('canvas[data-rendered=true]').first().waitFor();
+    const series = JSON.parse(
+      (await page.locator('canvas.usage-chart').first().getAttribute('data-chart')) ?? '{}',
+    );
+    expect(series.values.reduce((a: number, b: number) => a + b, 0)).toBe(2);
+    await screenshot(page, '06-portal-usage');
+  });
+
+  it('made no request outside the provider’s own host', () => {
+    expect(outside).toEqual([]);
+  });
+
+  it('asks for a plan that needs approval', async () => {
+    await page.goto(`${t.controlUrl}/apps/new?service=${t.serviceId}`);
+    await page.getByLabel('Name').fill('Pro dashboard');
+    await page.getByLabel(/Pro/).check();
+    await page.getByRole('button', { name: 'Create application' }).click();
+    await page.waitForSelector('#new-secret');
+    expect(await page.textContent('[data-testid=app-state]')).toContain('pending');
+  });
+
+  it('keeps a second account out of the first one’s application, and refuses forms without CSRF', async () => {
+    const other = await browser.newContext();
+    const p = await other.newPage();
+    await p.goto(`${t.controlUrl}/signup`);
+    await p.getByLabel('Organization').fill('Rival Inc');
+    await p.getByLabel('Your name').fill('Riv Al');
+    await p.getByLabel('E-mail').fill('riv@rival.test');
+    await p.getByLabel(/^Password/).fill('another good password');
+    await p.getByRole('button', { name: 'Create account' }).click();
+    await p.waitForURL(/\/apps/);
+    for (const path of [`/apps/${appId}`, `/apps/${appId}/usage`]) {
+      const res = await p.goto(`${t.controlUrl}${path}`);
+      expect(res?.status()).toBe(404);
+      expect(await p.textContent('main')).not.toContain('Forecast widget');
+    }
+    await screenshot(p, '07-portal-other-account-404');
+    // A form posted without the page's token (what a forged cross-site form amounts to) is refused.
+    const status = await p.evaluate(async (id) => {
+      const res = await fetch(`/apps/${id}/keys`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: '',
+      });
+      return res.status;
+    }, appId);
+    expect(status).toBe(403);
+    const own = await p.evaluate(async () => {
+      const res = await fetch('/team/invitations', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'email=x%40rival.test',
+      });
+      return res.status;
+    });
+    expect(own).toBe(403);
+    await other.close();
+  });
+
+  it('lets the provider approve the application and change its plan', async () => {
+    const provider = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const p = await provider.newPage();
+    await p.goto(`${t.controlUrl}/admin`);
+    await p.waitForURL(/\/admin\/login/);
+    await p.getByLabel('E-mail').fill(t.admin.email);
+    await p.getByLabel('Password').fill(t.admin.password);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.waitForURL(/\/admin$/);
+    await p.locator('canvas[data-rendered=true]').first().waitFor();
+    await screenshot(p, '08-console-dashboard');
+
+    await p.goto(`${t.controlUrl}/admin/applications?state=pending`);
+    await p.getByRole('link', { name: 'Pro dashboard' }).click();
+    await p.getByRole('button', { name: 'Approve' }).click();
+    await p.waitForSelector('[data-testid=app-state]:has-text("live")');
+    await p.getByLabel('Plan').selectOption({ label: 'Partner Secret (hidden)' });
+    await p.getByRole('button', { name: 'Change plan' }).click();
+    await p.waitForSelector('text=Plan changed.');
+    expect(await p.textContent('[data-testid=app-plan]')).toContain('Partner Secret');
+    await screenshot(p, '09-console-application');
+
+    await p.goto(`${t.controlUrl}/admin/services/${t.serviceId}`);
+    await screenshot(p, '10-console-service');
+    await p.getByRole('link', { name: 'Free' }).click();
+    await p.locator('[data-testid=limits-grid]').waitFor();
+    await screenshot(p, '11-console-plan-limits');
+    await provider.close();
+
+    // The partner sees the approval and the plan they were moved to, hidden or not.
+    await page.goto(`${t.controlUrl}/apps`);
+    await page.getByRole('link', { name: 'Pro dashboard' }).click();
+    expect(await page.textContent('[data-testid=app-state]')).toContain('live');
+    expect(await page.textContent('[data-testid=app-plan]')).toContain('Partner Secret');
+    // … while the catalog still hides that plan from everyone else.
+    const anon = await browser.newContext();
+    const a = await anon.newPage();
+    await a.goto(`${t.controlUrl}/apis/${t.serviceId}`);
+    expect(await a.textContent('main')).not.toContain('Partner Secret');
+    await anon.close();
+  });
+
+  it('works at phone width', async () => {
+    const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
+    const p = await phone.newPage();
+    await p.goto(`${t.controlUrl}/`);
+    const overflow = await p.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+    expect(overflow).toBe(false);
+    await screenshot(p, '12-portal-phone');
+    await phone.close();
+  });
+});
