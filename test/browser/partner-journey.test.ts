@@ -68,7 +68,7 @@ describe('partner and provider in a browser', () => {
     expect(key).toMatch(/^trk_/);
     await page.getByRole('button', { name: 'Copy' }).click();
     await page.getByRole('button', { name: 'Copied' }).waitFor();
-    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(key);
     appId = /\/apps\/(app_[0-9a-z]+)\/usage/.exec(await page.content())?.[1] ?? '';
     expect(appId).toMatch(/^app_/);
     expect(await page.textContent('[data-testid=app-state]')).toContain('live');
@@ -211,7 +211,7 @@ describe('partner and provider in a browser', () => {
     const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
     const p = await phone.newPage();
     await p.goto(`${t.controlUrl}/`);
-    const overflow = await p.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+    const overflow = await p.evaluate('document.documentElement.scrollWidth > window.innerWidth + 1');
     expect(overflow).toBe(false);
     await screenshot(p, '12-portal-phone');
     await phone.close();
