@@ -68,13 +68,6 @@ export async function startTrellis(
 
   const seeded = await bootstrap(deps, config, demoUrl);
 
-  const control = await buildControlApp(
-    { config, store, clock, ...(deps.onCommitted && { onCommitted: deps.onCommitted }) },
-    { adminApi: adminApiModules, modules: controlModules, logger: { level: config.logLevel } },
-  );
-  await control.listen({ port: config.controlPort, host: config.host });
-  const controlAddr = control.server.address() as AddressInfo;
-
   let gatewayPort: number;
   let gateway: Gateway | null = null;
   let workers: GatewayWorkers | null = null;
@@ -93,8 +86,18 @@ export async function startTrellis(
     gatewayPort = (await gateway.listen(config.gatewayPort, config.host)).port;
   }
 
-  const controlUrl = config.controlPort === 0 ? `http://localhost:${controlAddr.port}` : config.publicUrl;
   const gatewayUrl = config.gatewayPort === 0 ? `http://localhost:${gatewayPort}` : config.gatewayPublicUrl;
+  // With a port chosen by the system, the portal's try-it relay must learn the gateway's real address.
+  const controlConfig = Object.freeze({ ...config, gatewayPublicUrl: gatewayUrl });
+
+  const control = await buildControlApp(
+    { config: controlConfig, store, clock, ...(deps.onCommitted && { onCommitted: deps.onCommitted }) },
+    { adminApi: adminApiModules, modules: controlModules, logger: { level: config.logLevel } },
+  );
+  await control.listen({ port: config.controlPort, host: config.host });
+  const controlAddr = control.server.address() as AddressInfo;
+
+  const controlUrl = config.controlPort === 0 ? `http://localhost:${controlAddr.port}` : config.publicUrl;
   return {
     controlUrl,
     gatewayUrl,

@@ -17,6 +17,7 @@ export const idPrefixes = {
   adminToken: 'tok',
   auditEntry: 'aud',
   event: 'evt',
+  mail: 'mail',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

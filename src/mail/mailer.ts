@@ -3,9 +3,8 @@
  * URL configured it is then sent (after the request that caused it has been answered); without one it stays
  * `kept` in the outbox, which is how a newcomer running `trellis start` still gets a password reset link.
  */
-import { randomBytes } from 'node:crypto';
 import nodemailer from 'nodemailer';
-import { type Clock, isoNow } from '../kernel/index.js';
+import { type Clock, isoNow, newId } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
 import { type OutboxMail, findMail, insertMail, listMailRows, markMail } from './mail.store.js';
 
@@ -54,11 +53,6 @@ export function smtpTransport(smtpUrl: string): MailTransport {
   };
 }
 
-/** Mail ids sort by creation time, like every id of Trellis: milliseconds in base 36, then randomness. */
-function newMailId(now: number): string {
-  return `mail_${now.toString(36).padStart(9, '0')}${randomBytes(9).toString('hex')}`;
-}
-
 /**
  * @example const mailer = createMailer({ db, clock, smtpUrl: config.smtpUrl, from: 'portal@example.com' })
  *          await mailer.send({ to, subject: 'Reset your password', text })
@@ -90,7 +84,7 @@ export function createMailer(options: MailerOptions): Mailer {
 
   return {
     async send(message) {
-      const id = newMailId(options.clock.now());
+      const id = newId('mail', options.clock.now());
       await insertMail(options.db, {
         id,
         to_address: message.to.toLowerCase(),
