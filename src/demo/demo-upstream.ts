@@ -23,8 +23,10 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     forwardedFor: req.headers['x-forwarded-for'] ?? null,
     requestId: req.headers['x-request-id'] ?? null,
   };
-  if (req.method === 'GET' && url.pathname === '/quotes')
-    return send(res, 200, { data: quotes, seenByUpstream });
+  if (req.method === 'GET' && url.pathname === '/quotes') {
+    send(res, 200, { data: quotes, seenByUpstream });
+    return;
+  }
   const one = /^\/quotes\/(\d+)$/.exec(url.pathname);
   if (req.method === 'GET' && one) {
     const quote = quotes.find((q) => q.id === Number(one[1]));

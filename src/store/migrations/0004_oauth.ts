@@ -86,7 +86,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('expires_at', ts, (c) => c.notNull())
     .addPrimaryKeyConstraint('oauth_revocations_pk', ['kind', 'id'])
     .execute();
-  await db.schema.createIndex('oauth_revocations_expiry').on('oauth_revocations').column('expires_at').execute();
+  await db.schema
+    .createIndex('oauth_revocations_expiry')
+    .on('oauth_revocations')
+    .column('expires_at')
+    .execute();
 
   await db.schema
     .createTable('oauth_token_counts')
