@@ -226,7 +226,6 @@ export function createGateway(deps: GatewayDeps): Gateway {
     metrics,
     refreshSnapshot: reload,
     currentSnapshot: () => current!,
-    onLimiterUnavailable: () => {},
   };
 
   const serveInternal = (req: IncomingMessage, res: ServerResponse, path: string): void => {
@@ -330,7 +329,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
           resolve();
         });
       });
-      return server.address() as AddressInfo;
+      const address = server.address();
+      if (address === null || typeof address === 'string')
+        throw new Error('The gateway listens on a pipe, not a port.');
+      return address;
     },
     async refresh(): Promise<void> {
       await start();

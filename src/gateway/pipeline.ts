@@ -38,7 +38,6 @@ export interface PipelineDeps {
   metrics: GatewayMetrics;
   refreshSnapshot(): Promise<void>;
   currentSnapshot(): { plans: ReadonlyMap<string, CompiledPlan> };
-  onLimiterUnavailable(): void;
 }
 
 type PhaseResult = Denial | null | Promise<Denial | null>;

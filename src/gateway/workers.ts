@@ -51,9 +51,12 @@ export function isWorkerReady(message: unknown): message is WorkerReadyMessage {
  * Forks `n` gateway processes that listen on `config.gatewayPort`. Call it from the primary process only.
  * @example const workers = await startGatewayWorkers(2, { config }); … await workers.close();
  */
-export async function startGatewayWorkers(n: number, start: StartWorkersOptions): Promise<GatewayWorkers> {
-  const { config } = start;
-  if (n > 1 && !config.redisUrl && !start.allowPerProcessLimits) {
+export async function startGatewayWorkers(
+  n: number,
+  startOptions: StartWorkersOptions,
+): Promise<GatewayWorkers> {
+  const { config } = startOptions;
+  if (n > 1 && !config.redisUrl && !startOptions.allowPerProcessLimits) {
     throw new Error(
       `${n} gateway processes need shared counters: set TRELLIS_REDIS_URL, or limits would be enforced per process (up to ${n}× each limit).`,
     );
@@ -82,24 +85,31 @@ export async function startGatewayWorkers(n: number, start: StartWorkersOptions)
       new Promise<number>((resolve, reject) => {
         worker.on('message', (message: unknown) => {
           if (isWorkerReady(message)) resolve(message.port);
+          else if (
+            typeof message === 'object' &&
+            message !== null &&
+            (message as { type?: unknown }).type === 'trellis:gateway:online'
+          ) {
+            const start: WorkerStartMessage = {
+              type: 'trellis:gateway:start',
+              config,
+              options: startOptions.options ?? {},
+            };
+            worker.send(start);
+          }
         });
         worker.once('exit', (code) =>
           reject(new Error(`gateway worker ${worker.process.pid} exited with ${code}`)),
         );
       }),
     );
-    const message: WorkerStartMessage = {
-      type: 'trellis:gateway:start',
-      config,
-      options: start.options ?? {},
-    };
-    worker.send(message);
   }
   const ports = await Promise.all(ready);
   let closing = false;
   for (const worker of workers) {
     worker.on('exit', (code, signal) => {
-      if (!closing) start.logger?.error({ pid: worker.process.pid, code, signal }, 'gateway: worker exited');
+      if (!closing)
+        startOptions.logger?.error({ pid: worker.process.pid, code, signal }, 'gateway: worker exited');
     });
   }
   return {

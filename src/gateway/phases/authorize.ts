@@ -10,8 +10,6 @@ export interface AuthorizeDeps {
   /** Rebuilds the snapshot: an application may name a plan created a moment ago. */
   refreshSnapshot(): Promise<void>;
   currentSnapshot(): { plans: ReadonlyMap<string, CompiledPlan> };
-  /** Called when the limiter could not use its shared counters. */
-  onLimiterUnavailable(): void;
 }
 
 /** End users who do not say who they are share one bucket, so leaving the key out is no way around the limit. */
@@ -95,20 +93,13 @@ export function authorize(ctx: RequestContext, deps: AuthorizeDeps): Denial | nu
     now: ctx.at,
   });
   return outcome instanceof Promise
-    ? outcome.then((o) => decide(ctx, deps, planned, o))
-    : decide(ctx, deps, planned, outcome);
+    ? outcome.then((o) => decide(ctx, planned, o))
+    : decide(ctx, planned, outcome);
 }
 
-function decide(
-  ctx: RequestContext,
-  deps: AuthorizeDeps,
-  planned: PlannedCheck[],
-  outcome: LimiterOutcome,
-): Denial | null {
-  if (outcome.kind === 'unavailable') {
-    deps.onLimiterUnavailable();
-    return deny('limiter_unavailable');
-  }
+function decide(ctx: RequestContext, planned: PlannedCheck[], outcome: LimiterOutcome): Denial | null {
+  // the limiter has already logged and counted the failure
+  if (outcome.kind === 'unavailable') return deny('limiter_unavailable');
   const headers = ctx.responseHeaders;
   headers['ratelimit-policy'] = policyHeader(planned);
   if (outcome.kind === 'allowed') {
