@@ -9,17 +9,12 @@ import type { Config } from '../config/index.js';
 import { buildControlApp } from '../control/index.js';
 import { createDemoUpstream } from '../demo/index.js';
 import type { ChangeDeps } from '../events/index.js';
-import {
-  type Gateway,
-  type GatewayWorkers,
-  createGateway,
-  publishChange,
-  startGatewayWorkers,
-} from '../gateway/index.js';
+import { createGateway, publishChange, startGatewayWorkers } from '../gateway/index.js';
 import { systemClock } from '../kernel/index.js';
 import { OAuthTokenVerifier, issuerOf } from '../oauth/index.js';
 import { type Bootstrap, bootstrap } from './bootstrap.js';
 import { adminApiModules, controlModules } from './compose.js';
+import { CliError, exitCodes } from './cli-error.js';
 import { connectStore, migrate, redact } from './connect.js';
 
 export interface Running {
@@ -36,81 +31,113 @@ function listenServer(server: Server, port: number, host: string): Promise<Addre
   });
 }
 
-/** Starts everything and resolves once every server listens. */
+/** A port another program holds is a clear message, not a stack trace. */
+function explainListenError(err: unknown, what: string, port: number, variable: string): unknown {
+  const code = (err as { code?: string }).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES') {
+    return new CliError(
+      exitCodes.failure,
+      `Cannot listen for the ${what} on port ${port}: ${code === 'EADDRINUSE' ? 'another program uses it' : 'permission denied'}. Set ${variable} to another port.`,
+    );
+  }
+  return err;
+}
+
+/**
+ * Starts everything and resolves once every server listens. If any part fails to start, what was already
+ * started is stopped again, so a failed start leaves nothing running.
+ */
 export async function startTrellis(
   config: Config,
   log: (line: string) => void = console.log,
 ): Promise<Running> {
   const store = await connectStore(config);
-  const applied = await migrate(store);
-  if (applied.length > 0) log(`Database ${redact(config.databaseUrl)}: applied ${applied.join(', ')}`);
-  const clock = systemClock;
-
-  const closers: (() => Promise<void>)[] = [];
-  let demoUrl = `http://127.0.0.1:${config.demoUpstreamPort}`;
-  if (config.demo) {
-    const upstream = createDemoUpstream();
-    const addr = await listenServer(upstream, config.demoUpstreamPort, '127.0.0.1');
-    demoUrl = `http://127.0.0.1:${addr.port}`;
-    closers.push(() => new Promise((r) => upstream.close(() => r())));
-  }
-
-  // After a change commits, tell every gateway at once (without Redis they notice on their next poll).
-  const publisher = config.redisUrl
-    ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true })
-    : null;
-  publisher?.on('error', () => {});
-  const deps: ChangeDeps = {
-    db: store.db,
-    clock,
-    ...(publisher && { onCommitted: () => void publishChange(publisher).catch(() => {}) }),
+  // Stoppers of what has started, run in reverse order by stop() or after a failed start.
+  const started: (() => Promise<void>)[] = [() => store.destroy()];
+  const stopAll = async () => {
+    for (const stop of started.reverse()) await stop().catch(() => {});
+    started.length = 0;
   };
+  try {
+    const applied = await migrate(store);
+    if (applied.length > 0) log(`Database ${redact(config.databaseUrl)}: applied ${applied.join(', ')}`);
+    const clock = systemClock;
 
-  const seeded = await bootstrap(deps, config, demoUrl);
+    let demoUrl = `http://127.0.0.1:${config.demoUpstreamPort}`;
+    if (config.demo) {
+      const upstream = createDemoUpstream();
+      const addr = await listenServer(upstream, config.demoUpstreamPort, '127.0.0.1').catch(
+        (err: unknown) => {
+          throw explainListenError(
+            err,
+            'demo upstream',
+            config.demoUpstreamPort,
+            'TRELLIS_DEMO_UPSTREAM_PORT',
+          );
+        },
+      );
+      demoUrl = `http://127.0.0.1:${addr.port}`;
+      started.push(() => new Promise((r) => upstream.close(() => r())));
+    }
 
-  let gatewayPort: number;
-  let gateway: Gateway | null = null;
-  let workers: GatewayWorkers | null = null;
-  if (config.gatewayWorkers > 1) {
-    workers = await startGatewayWorkers(config.gatewayWorkers, { config });
-    gatewayPort = workers.port;
-  } else {
-    // OAuth 2.0 tokens of oauth2 services are checked locally against the signing keys in the store
-    const tokenVerifier = await OAuthTokenVerifier.create({
+    // After a change commits, tell every gateway at once (without Redis they notice on their next poll).
+    const publisher = config.redisUrl
+      ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true })
+      : null;
+    if (publisher) {
+      publisher.on('error', () => {});
+      started.push(async () => publisher.disconnect());
+    }
+    const deps: ChangeDeps = {
       db: store.db,
       clock,
-      issuer: issuerOf(config.publicUrl),
+      ...(publisher && { onCommitted: () => void publishChange(publisher).catch(() => {}) }),
+    };
+
+    const seeded = await bootstrap(deps, config, demoUrl);
+
+    let gatewayPort: number;
+    if (config.gatewayWorkers > 1) {
+      const workers = await startGatewayWorkers(config.gatewayWorkers, { config });
+      started.push(() => workers.close());
+      gatewayPort = workers.port;
+    } else {
+      // OAuth 2.0 tokens of oauth2 services are checked locally against the signing keys in the store
+      const tokenVerifier = await OAuthTokenVerifier.create({
+        db: store.db,
+        clock,
+        issuer: issuerOf(config.publicUrl),
+      });
+      started.push(async () => tokenVerifier.close());
+      const gateway = createGateway({ config, store, clock, tokenVerifier });
+      started.push(() => gateway.close());
+      gatewayPort = (
+        await gateway.listen(config.gatewayPort, config.host).catch((err: unknown) => {
+          throw explainListenError(err, 'gateway', config.gatewayPort, 'TRELLIS_GATEWAY_PORT');
+        })
+      ).port;
+    }
+
+    const gatewayUrl = config.gatewayPort === 0 ? `http://localhost:${gatewayPort}` : config.gatewayPublicUrl;
+    // With a port chosen by the system, the portal's try-it relay must learn the gateway's real address.
+    const controlConfig = Object.freeze({ ...config, gatewayPublicUrl: gatewayUrl });
+
+    const control = await buildControlApp(
+      { config: controlConfig, store, clock, ...(deps.onCommitted && { onCommitted: deps.onCommitted }) },
+      { adminApi: adminApiModules, modules: controlModules, logger: { level: config.logLevel } },
+    );
+    started.push(() => control.close());
+    await control.listen({ port: config.controlPort, host: config.host }).catch((err: unknown) => {
+      throw explainListenError(err, 'control server', config.controlPort, 'TRELLIS_CONTROL_PORT');
     });
-    closers.push(async () => tokenVerifier.close());
-    gateway = createGateway({ config, store, clock, tokenVerifier });
-    gatewayPort = (await gateway.listen(config.gatewayPort, config.host)).port;
+    const controlAddr = control.server.address() as AddressInfo;
+
+    const controlUrl = config.controlPort === 0 ? `http://localhost:${controlAddr.port}` : config.publicUrl;
+    return { controlUrl, gatewayUrl, bootstrap: seeded, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
   }
-
-  const gatewayUrl = config.gatewayPort === 0 ? `http://localhost:${gatewayPort}` : config.gatewayPublicUrl;
-  // With a port chosen by the system, the portal's try-it relay must learn the gateway's real address.
-  const controlConfig = Object.freeze({ ...config, gatewayPublicUrl: gatewayUrl });
-
-  const control = await buildControlApp(
-    { config: controlConfig, store, clock, ...(deps.onCommitted && { onCommitted: deps.onCommitted }) },
-    { adminApi: adminApiModules, modules: controlModules, logger: { level: config.logLevel } },
-  );
-  await control.listen({ port: config.controlPort, host: config.host });
-  const controlAddr = control.server.address() as AddressInfo;
-
-  const controlUrl = config.controlPort === 0 ? `http://localhost:${controlAddr.port}` : config.publicUrl;
-  return {
-    controlUrl,
-    gatewayUrl,
-    bootstrap: seeded,
-    stop: async () => {
-      await control.close();
-      await gateway?.close();
-      await workers?.close();
-      for (const close of closers) await close();
-      publisher?.disconnect();
-      await store.destroy();
-    },
-  };
 }
 
 /** The lines `trellis start` prints: where everything is, and the secrets made now (shown this once). */
