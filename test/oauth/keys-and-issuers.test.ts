@@ -133,6 +133,8 @@ describe('signing keys and external issuers', () => {
     let idpUrl: string;
     let privateKey: KeyLike;
     let serviceName: string;
+    let planId: string;
+    let hitsId: string;
 
     beforeAll(async () => {
       const pair = await generateKeyPair('RS256', { extractable: true });
@@ -157,7 +159,10 @@ describe('signing keys and external issuers', () => {
         pattern: '/',
         metricId: metrics[0]!.id,
       });
-      await catalog.createPlan(world.deps, systemActor, service.id, { name: 'Basic', systemName: 'basic' });
+      planId = (
+        await catalog.createPlan(world.deps, systemActor, service.id, { name: 'Basic', systemName: 'basic' })
+      ).id;
+      hitsId = metrics[0]!.id;
       const app = await access.createApplication(world.deps, systemActor, {
         accountId: world.accountId,
         serviceId: service.id,
@@ -192,6 +197,28 @@ describe('signing keys and external issuers', () => {
       const token = await idpToken({ azp: 'idp-client-1', sub: 'user-7' });
       await until(async () => (await api(serviceName, token)).status === 200, 2000, 50);
       expect((await api(serviceName, token)).status).toBe(200);
+    });
+
+    it("keys end-user limits by the token's subject when the plan names no other key", async () => {
+      await catalog.setPlanLimit(world.deps, systemActor, planId, {
+        metricId: hitsId,
+        period: 'eternity',
+        value: 2,
+        scope: 'end_user',
+      });
+      await gateway.refresh();
+      const alice = await idpToken({ azp: 'idp-client-1', sub: 'alice' });
+      const bob = await idpToken({ azp: 'idp-client-1', sub: 'bob' });
+      expect((await api(serviceName, alice)).status).toBe(200);
+      expect((await api(serviceName, alice)).status).toBe(200);
+      const third = await api(serviceName, alice);
+      expect(third.status).toBe(429);
+      expect(third.json.error?.code).toBe('limit_exceeded');
+      // another end user of the same application has a budget of their own
+      expect((await api(serviceName, bob)).status).toBe(200);
+      const limit = (await catalog.getPlan(world.store.db, planId)).limits[0]!;
+      await catalog.deletePlanLimit(world.deps, systemActor, planId, limit.id);
+      await gateway.refresh();
     });
 
     it('refuses unknown clients, expired tokens and tokens for other audiences', async () => {

@@ -32,7 +32,11 @@ function unverifiedClaim(authorization: string | undefined, claim: string): stri
 
 function endUserOf(ctx: RequestContext, plan: CompiledPlan): string | null {
   const source = plan.endUser;
-  if (source === null) return null;
+  if (source === null) {
+    // A verified OAuth 2.0 token says who the end user is: unless the plan names another key, its subject does.
+    const sub = ctx.claims?.sub;
+    return typeof sub === 'string' && sub !== '' ? sub.slice(0, 200) : null;
+  }
   let value: string | null | undefined;
   if (source.source === 'header') value = ctx.header(source.name);
   else if (ctx.claims !== null) {
