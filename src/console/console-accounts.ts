@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import {
   changeApplicationPlan,
+  deleteApplication,
   getAccount,
   getApplication,
   listAccounts,
@@ -13,11 +14,11 @@ import {
   transitionAccount,
   transitionApplication,
 } from '../access/index.js';
-import { getPlan, getService, listMetrics, listPlans, listServices } from '../catalog/index.js';
+import { getPlan, getService, listMetrics, listPlans } from '../catalog/index.js';
 import { notFound } from '../kernel/index.js';
 import { Redirect, formOf } from '../portal/index.js';
 import { queryUsage } from '../usage/index.js';
-import { type ConsoleFace, adminActor } from './console-face.js';
+import { type ConsoleFace, adminActor, cursorOf, nextPageUrl, refusalOf } from './console-face.js';
 
 const day = 86_400_000;
 const accountActions = ['approve', 'suspend', 'resume'] as const;
@@ -44,14 +45,17 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
   scope.get('/accounts', async (req, reply) => {
     await face.requireAdmin(req);
     const filter = filterOf(req.query);
-    const accounts = (
-      await listAccounts(
-        db,
-        { ...(filter.q && { q: filter.q }), ...(filter.state && { state: filter.state }) },
-        { limit: 200 },
-      )
-    ).data;
-    return face.page(req, reply, 'accounts', { title: 'Accounts', accounts, filter });
+    const page = await listAccounts(
+      db,
+      { ...(filter.q && { q: filter.q }), ...(filter.state && { state: filter.state }) },
+      { limit: face.pageSize, cursor: cursorOf(req.query) },
+    );
+    return face.page(req, reply, 'accounts', {
+      title: 'Accounts',
+      accounts: page.data,
+      filter,
+      next: nextPageUrl('/admin/accounts', filter, page.nextCursor),
+    });
   });
 
   scope.get('/accounts/:id', async (req, reply) => {
@@ -74,17 +78,25 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
   scope.get('/applications', async (req, reply) => {
     await face.requireAdmin(req);
     const filter = filterOf(req.query);
-    const apps = (
-      await listApplications(
-        db,
-        { ...(filter.q && { q: filter.q }), ...(filter.state && { state: filter.state }) },
-        { limit: 200 },
-      )
-    ).data;
-    const services = Object.fromEntries(
-      (await listServices(db, { limit: 200 })).data.map((s) => [s.id, s.name]),
+    const page = await listApplications(
+      db,
+      { ...(filter.q && { q: filter.q }), ...(filter.state && { state: filter.state }) },
+      { limit: face.pageSize, cursor: cursorOf(req.query) },
     );
-    return face.page(req, reply, 'applications', { title: 'Applications', apps, services, filter });
+    const services = Object.fromEntries(
+      await Promise.all(
+        [...new Set(page.data.map((a) => a.serviceId))].map(
+          async (serviceId) => [serviceId, (await getService(db, serviceId)).name] as const,
+        ),
+      ),
+    );
+    return face.page(req, reply, 'applications', {
+      title: 'Applications',
+      apps: page.data,
+      services,
+      filter,
+      next: nextPageUrl('/admin/applications', filter, page.nextCursor),
+    });
   });
 
   async function applicationView(appId: string, notice = '') {
@@ -121,6 +133,20 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     const planId = formOf(req).text('planId', 64);
     await changeApplicationPlan(cd, adminActor(admin), id(req), planId);
     return face.page(req, reply, 'application', await applicationView(id(req), 'Plan changed.'));
+  });
+
+  /** Deletes an application with its keys; its calls are refused from the next configuration reload on. */
+  scope.post('/applications/:id/delete', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const app = await getApplication(db, id(req));
+    try {
+      await deleteApplication(cd, adminActor(admin), app.id);
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (refusal === undefined) throw err;
+      return face.page(req, reply, 'application', { ...(await applicationView(app.id)), refusal }, 409);
+    }
+    throw new Redirect(`/admin/accounts/${app.accountId}`);
   });
 
   scope.post('/applications/:id/:action', async (req) => {

@@ -6,6 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type AdminUser, getAdminUser } from '../access/index.js';
 import { type ControlDeps, changeDeps } from '../control/index.js';
 import type { Actor, ChangeDeps } from '../events/index.js';
+import { TrellisError } from '../kernel/index.js';
 import {
   type Csrf,
   type LoginThrottle,
@@ -30,6 +31,8 @@ export interface ConsoleFace {
   sessions: Sessions;
   csrf: Csrf;
   throttle: LoginThrottle;
+  /** Rows per page of the console's lists (services, accounts, applications). */
+  pageSize: number;
   admin(req: FastifyRequest): Promise<Admin | undefined>;
   requireAdmin(req: FastifyRequest): Promise<Admin>;
   page(
@@ -45,12 +48,47 @@ export function adminActor(admin: Admin): Actor {
   return { type: 'admin_user', id: admin.user.id };
 }
 
+/**
+ * The `cursor` of a list page's query string: an id, as the domain's `nextCursor` gave it; anything else starts
+ * from the beginning.
+ */
+export function cursorOf(query: unknown): string | undefined {
+  const raw =
+    typeof query === 'object' && query !== null ? (query as Record<string, unknown>).cursor : undefined;
+  return typeof raw === 'string' && /^[a-z]{1,10}_[0-9A-Za-z]{1,60}$/.test(raw) ? raw : undefined;
+}
+
+/** The link to the next page of a list, keeping its filters; '' on the last page. */
+export function nextPageUrl(
+  path: string,
+  filters: Record<string, string>,
+  nextCursor: string | null,
+): string {
+  if (nextCursor === null) return '';
+  const params = new URLSearchParams({
+    ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== '')),
+    cursor: nextCursor,
+  });
+  return `${path}?${params}`;
+}
+
+/**
+ * The message of a change the domain refused because of the state of things (a plan with applications, a
+ * service with applications), shown on the page instead of an error page; undefined for any other error.
+ */
+export function refusalOf(err: unknown): string | undefined {
+  return err instanceof TrellisError && (err.code === 'invalid_state' || err.code === 'conflict')
+    ? err.message
+    : undefined;
+}
+
 export function createConsoleFace(parts: {
   deps: ControlDeps;
   views: Views;
   sessions: Sessions;
   csrf: Csrf;
   throttle: LoginThrottle;
+  pageSize: number;
 }): ConsoleFace {
   const db = parts.deps.store.db;
   const lookups = new WeakMap<FastifyRequest, Promise<Admin | undefined>>();

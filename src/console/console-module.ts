@@ -33,6 +33,8 @@ import { serviceRoutes } from './console-services.js';
 
 export interface ConsoleOptions {
   throttle?: ThrottleOptions;
+  /** Rows per page of the console's lists; default 200. */
+  pageSize?: number;
 }
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
@@ -60,6 +62,7 @@ export function consoleModule(options: ConsoleOptions = {}): ControlModule {
       ),
       csrf,
       throttle: createLoginThrottle({ db, clock: deps.clock }, 'admin', options.throttle ?? defaultThrottle),
+      pageSize: options.pageSize ?? 200,
     });
 
     await app.register(

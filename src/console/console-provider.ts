@@ -7,6 +7,7 @@ import {
   AdminTokenCreate,
   AdminUserCreate,
   CustomFieldCreate,
+  CustomFieldUpdate,
   PortalSettingsUpdate,
   createAdminToken,
   createAdminUser,
@@ -18,6 +19,7 @@ import {
   listAdminUsers,
   listCustomFields,
   revokeAdminToken,
+  updateCustomField,
   updatePortalSettings,
 } from '../access/index.js';
 import { type FieldProblem, TrellisError } from '../kernel/index.js';
@@ -36,8 +38,8 @@ export function providerRoutes(scope: FastifyInstance, face: ConsoleFace): void 
 
   // custom fields
 
-  async function fieldsView(problems: FieldProblem[] = []) {
-    return { title: 'Custom fields', fields: await listCustomFields(db), problems };
+  async function fieldsView(problems: FieldProblem[] = [], notice = '') {
+    return { title: 'Custom fields', fields: await listCustomFields(db), problems, notice };
   }
 
   scope.get('/custom-fields', async (req, reply) => {
@@ -59,6 +61,24 @@ export function providerRoutes(scope: FastifyInstance, face: ConsoleFace): void 
       throw new Redirect('/admin/custom-fields');
     } catch (err) {
       const problems = problemsOrConflict(err, 'name');
+      if (!problems) throw err;
+      return face.page(req, reply, 'custom-fields', await fieldsView(problems), 400);
+    }
+  });
+
+  /** Changes a field's label and whether it is required (its name and target stay: values are stored by name). */
+  scope.post('/custom-fields/:id', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const form = formOf(req);
+    try {
+      const input = checked(CustomFieldUpdate, {
+        label: form.text('label', 200),
+        required: form.has('required'),
+      });
+      const field = await updateCustomField(cd, adminActor(admin), id(req), input);
+      return face.page(req, reply, 'custom-fields', await fieldsView([], `Field ${field.name} saved.`));
+    } catch (err) {
+      const problems = problemsOf(err);
       if (!problems) throw err;
       return face.page(req, reply, 'custom-fields', await fieldsView(problems), 400);
     }

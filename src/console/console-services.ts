@@ -17,7 +17,9 @@ import {
   createService,
   deleteMappingRule,
   deleteMetric,
+  deletePlan,
   deletePlanLimit,
+  deleteService,
   getPlan,
   getService,
   importOpenapi,
@@ -34,7 +36,13 @@ import {
 } from '../catalog/index.js';
 import { type FieldProblem, TrellisError, invalid, notFound } from '../kernel/index.js';
 import { Redirect, checked, formOf, problemsOf } from '../portal/index.js';
-import { type ConsoleFace, adminActor } from './console-face.js';
+import { type ConsoleFace, adminActor, cursorOf, nextPageUrl, refusalOf } from './console-face.js';
+
+/** The rows of the limits grid: limits per application, and per end user of an application. */
+const limitScopes = [
+  { scope: 'application', field: 'limit', label: 'per application' },
+  { scope: 'end_user', field: 'eulimit', label: 'per end user' },
+] as const;
 
 /** Optional text fields: an empty input means "leave as it is". */
 function present(fields: Record<string, string>): Record<string, string> {
@@ -47,7 +55,7 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
 
   async function serviceView(
     serviceId: string,
-    extra: { problems?: FieldProblem[]; notice?: string; form?: string } = {},
+    extra: { problems?: FieldProblem[]; notice?: string; form?: string; refusal?: string } = {},
   ) {
     const service = await getService(db, serviceId);
     const [metrics, rules, plans] = await Promise.all([
@@ -64,6 +72,7 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
       metricName: Object.fromEntries(metrics.map((m) => [m.id, m.systemName])),
       problems: extra.problems ?? [],
       notice: extra.notice ?? '',
+      refusal: extra.refusal ?? '',
       form: extra.form ?? '',
     };
   }
@@ -95,8 +104,14 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
 
   scope.get('/services', async (req, reply) => {
     await face.requireAdmin(req);
-    const services = (await listServices(db, { limit: 200 })).data;
-    return face.page(req, reply, 'services', { title: 'Services', services, problems: [], values: {} });
+    const page = await listServices(db, { limit: face.pageSize, cursor: cursorOf(req.query) });
+    return face.page(req, reply, 'services', {
+      title: 'Services',
+      services: page.data,
+      next: nextPageUrl('/admin/services', {}, page.nextCursor),
+      problems: [],
+      values: {},
+    });
   });
 
   scope.post('/services', async (req, reply) => {
@@ -121,12 +136,12 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
           ? [{ field: 'systemName', message: err.message }]
           : undefined);
       if (!problems) throw err;
-      const services = (await listServices(db, { limit: 200 })).data;
+      const services = (await listServices(db, { limit: face.pageSize })).data;
       return face.page(
         req,
         reply,
         'services',
-        { title: 'Services', services, problems, values: form.values() },
+        { title: 'Services', services, next: '', problems, values: form.values() },
         400,
       );
     }
@@ -135,6 +150,19 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
   scope.get('/services/:id', async (req, reply) => {
     await face.requireAdmin(req);
     return face.page(req, reply, 'service', await serviceView(id(req)));
+  });
+
+  /** Deletes a service; the domain refuses while it has applications, and the page says so. */
+  scope.post('/services/:id/delete', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    try {
+      await deleteService(cd, adminActor(admin), id(req));
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (refusal === undefined) throw err;
+      return face.page(req, reply, 'service', await serviceView(id(req), { refusal }), 409);
+    }
+    throw new Redirect('/admin/services');
   });
 
   scope.post('/services/:id', async (req, reply) => {
@@ -254,7 +282,10 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
 
   // plans
 
-  async function planView(planId: string, extra: { problems?: FieldProblem[]; notice?: string } = {}) {
+  async function planView(
+    planId: string,
+    extra: { problems?: FieldProblem[]; notice?: string; refusal?: string } = {},
+  ) {
     const plan = await getPlan(db, planId).catch(() => {
       throw notFound('plan', planId);
     });
@@ -262,8 +293,9 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
       getService(db, plan.serviceId),
       listMetrics(db, plan.serviceId),
     ]);
+    // Keyed by `<scope>:<metric>:<period>`: a row per metric for the application, another for each end user.
     const grid = Object.fromEntries(
-      plan.limits.filter((l) => l.scope === 'application').map((l) => [`${l.metricId}:${l.period}`, l.value]),
+      plan.limits.map((l) => [`${l.scope}:${l.metricId}:${l.period}`, l.value]),
     );
     return {
       title: plan.name,
@@ -272,8 +304,10 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
       metrics,
       periods,
       grid,
+      limitScopes,
       problems: extra.problems ?? [],
       notice: extra.notice ?? '',
+      refusal: extra.refusal ?? '',
     };
   }
 
@@ -291,6 +325,8 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
         description: form.text('description'),
         state: form.text('state', 10) === 'hidden' ? 'hidden' : 'published',
         approvalRequired: form.has('approvalRequired'),
+        endUserKeySource: form.text('endUserKeySource', 10),
+        endUserKeyName: form.text('endUserKeyName', 100),
       });
       await updatePlan(cd, adminActor(admin), id(req), input);
       return face.page(req, reply, 'plan', await planView(id(req), { notice: 'Plan saved.' }));
@@ -301,6 +337,20 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     }
   });
 
+  /** Deletes a plan; the domain refuses while applications are on it, and the page says so. */
+  scope.post('/plans/:id/delete', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const plan = await getPlan(db, id(req));
+    try {
+      await deletePlan(cd, adminActor(admin), plan.id);
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (refusal === undefined) throw err;
+      return face.page(req, reply, 'plan', await planView(plan.id, { refusal }), 409);
+    }
+    throw new Redirect(`/admin/services/${plan.serviceId}#plans`);
+  });
+
   scope.post('/plans/:id/default', async (req) => {
     const admin = await face.requireAdmin(req);
     await makeDefaultPlan(cd, adminActor(admin), id(req));
@@ -308,8 +358,9 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
   });
 
   /**
-   * Saves the limits grid: a number sets the limit of that metric and period, an empty cell removes it; the
-   * checkboxes enable or disable each metric and method in the plan. Every cell is checked before any change.
+   * Saves the limits grid: a number sets the limit of that metric, period and scope (per application, or per end
+   * user of an application), an empty cell removes it; the checkboxes enable or disable each metric and method in
+   * the plan. Every cell is checked before any change.
    */
   scope.post('/plans/:id/limits', async (req, reply) => {
     const admin = await face.requireAdmin(req);
@@ -318,31 +369,37 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     const form = formOf(req);
     const problems: FieldProblem[] = [];
     const wanted = new Map<string, number | null>();
-    for (const m of metrics) {
-      for (const period of periods) {
-        const raw = form.text(`limit_${m.id}_${period}`, 20);
-        if (raw !== '' && !/^\d+$/.test(raw)) {
-          problems.push({
-            field: `${m.systemName}.${period}`,
-            message: 'a whole number, or empty for no limit',
-          });
+    for (const limitScope of limitScopes) {
+      for (const m of metrics) {
+        for (const period of periods) {
+          const raw = form.text(`${limitScope.field}_${m.id}_${period}`, 20);
+          if (raw !== '' && !/^\d{1,15}$/.test(raw)) {
+            problems.push({
+              field: `${m.systemName}.${period}${limitScope.scope === 'end_user' ? ' (per end user)' : ''}`,
+              message: 'a whole number, or empty for no limit',
+            });
+          }
+          wanted.set(`${limitScope.scope}:${m.id}:${period}`, raw === '' ? null : Number(raw));
         }
-        wanted.set(`${m.id}:${period}`, raw === '' ? null : Number(raw));
       }
     }
     if (problems.length > 0) return face.page(req, reply, 'plan', await planView(planId, { problems }), 400);
     const actor = adminActor(admin);
-    for (const m of metrics) {
-      for (const period of periods) {
-        const value = wanted.get(`${m.id}:${period}`) ?? null;
-        const existing = plan.limits.find(
-          (l) => l.metricId === m.id && l.period === period && l.scope === 'application',
-        );
-        if (value === null && existing) await deletePlanLimit(cd, actor, planId, existing.id);
-        if (value !== null && existing?.value !== value) {
-          await setPlanLimit(cd, actor, planId, { metricId: m.id, period, value, scope: 'application' });
+    for (const { scope: limitScope } of limitScopes) {
+      for (const m of metrics) {
+        for (const period of periods) {
+          const value = wanted.get(`${limitScope}:${m.id}:${period}`) ?? null;
+          const existing = plan.limits.find(
+            (l) => l.metricId === m.id && l.period === period && l.scope === limitScope,
+          );
+          if (value === null && existing) await deletePlanLimit(cd, actor, planId, existing.id);
+          if (value !== null && existing?.value !== value) {
+            await setPlanLimit(cd, actor, planId, { metricId: m.id, period, value, scope: limitScope });
+          }
         }
       }
+    }
+    for (const m of metrics) {
       const enabled = form.list('enabled').includes(m.id);
       if (enabled === plan.disabledMetricIds.includes(m.id))
         await setMetricEnabled(cd, actor, planId, m.id, enabled);
