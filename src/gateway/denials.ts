@@ -64,3 +64,30 @@ export function denialBody(denial: Denial, requestId: string): string {
     },
   });
 }
+
+/** Denials that mean "this bearer token is no good", RFC 6750 §3.1 `invalid_token`. */
+const invalidTokenCodes: ReadonlySet<DenialCode> = new Set([
+  'credentials_invalid',
+  'token_invalid',
+  'token_expired',
+  'token_wrong_audience',
+  'token_revoked',
+  'token_unknown_client',
+]);
+
+/**
+ * The `WWW-Authenticate` challenge a bearer-protected (oauth2) API sends with a 401 or 403, so OAuth clients
+ * know to fetch a new token (RFC 6750 §3). Null for denials that are not about the token.
+ * @example bearerChallenge(deny('token_expired'), 'weather') // 'Bearer realm="weather", error="invalid_token", …'
+ */
+export function bearerChallenge(denial: Denial, realm: string): string | null {
+  const quoted = (v: string) => v.replace(/["\\]/g, '');
+  if (denial.code === 'credentials_missing') return `Bearer realm="${quoted(realm)}"`;
+  const error = invalidTokenCodes.has(denial.code)
+    ? 'invalid_token'
+    : denial.code === 'insufficient_scope'
+      ? 'insufficient_scope'
+      : null;
+  if (error === null) return null;
+  return `Bearer realm="${quoted(realm)}", error="${error}", error_description="${quoted(denial.message)}"`;
+}

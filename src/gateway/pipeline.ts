@@ -11,7 +11,7 @@ import { pipeline as pipeStreams, Transform, type Readable } from 'node:stream';
 import type { Clock } from '../kernel/index.js';
 import type { UsageSink } from '../usage/index.js';
 import type { CredentialCache } from './credential-cache.js';
-import { type Denial, deny, denialBody } from './denials.js';
+import { type Denial, bearerChallenge, deny, denialBody } from './denials.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
 import type { WindowCalendar } from './limiter/periods.js';
 import type { Limiter } from './limiter/limiter.js';
@@ -170,6 +170,10 @@ export function refuse(ctx: RequestContext, deps: PipelineDeps, denial: Denial):
   headers['content-type'] = 'application/json; charset=utf-8';
   headers['content-length'] = Buffer.byteLength(body);
   headers['cache-control'] = 'no-store';
+  if (ctx.service?.authMode === 'oauth2') {
+    const challenge = bearerChallenge(denial, ctx.service.systemName);
+    if (challenge !== null) headers['www-authenticate'] = challenge;
+  }
   // an unread oversized body is not worth reading to keep the connection
   if (denial.code === 'body_too_large') headers.connection = 'close';
   ctx.bytesOut = Buffer.byteLength(body);

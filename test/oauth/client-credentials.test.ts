@@ -100,6 +100,13 @@ describe.each(dialects)('client credentials on %s', (dialect) => {
     const refused = await api('/reports', tokens.access_token);
     expect(refused.status).toBe(403);
     expect(refused.json.error?.code).toBe('insufficient_scope');
+    // RFC 6750 §3: bearer clients learn why from the challenge
+    expect(refused.headers['www-authenticate']).toBe(
+      `Bearer realm="${world.service.systemName}", error="insufficient_scope", error_description="The access token lacks the scope reports."`,
+    );
+    const none = await call(`${gatewayUrl}/${world.service.systemName}/search`);
+    expect(none.status).toBe(401);
+    expect(none.headers['www-authenticate']).toBe(`Bearer realm="${world.service.systemName}"`);
   });
 
   it('refuses a wrong secret and an unknown client at the token endpoint', async () => {
@@ -144,6 +151,7 @@ describe.each(dialects)('client credentials on %s', (dialect) => {
       const res = await api('/search', access_token);
       expect(res.status).toBe(401);
       expect(res.json.error?.code).toBe('token_expired');
+      expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
     } finally {
       verifierClock.offset = 0;
     }
