@@ -18,6 +18,7 @@ import {
   csrfGuard,
   defaultThrottle,
   formOf,
+  htmlNotFoundRoute,
   installHtmlErrors,
   Redirect,
   registerAssets,
@@ -88,6 +89,10 @@ export function consoleModule(options: ConsoleOptions = {}): ControlModule {
         serviceRoutes(scope, face);
         accountRoutes(scope, face);
         providerRoutes(scope, face);
+        // Unknown console pages: an HTML 404 for browsers; the management API keeps its JSON errors.
+        htmlNotFoundRoute(scope, ['/admin/api'], (req, reply, page) =>
+          face.page(req, reply, 'error', { title: page.title, error: page }, page.status),
+        );
       },
       { prefix: '/admin' },
     );

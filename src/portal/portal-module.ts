@@ -18,7 +18,7 @@ import { authRoutes } from './portal-auth.js';
 import { catalogRoutes } from './portal-catalog.js';
 import { type PortalFace, createPortalFace } from './portal-face.js';
 import { teamRoutes } from './portal-team.js';
-import { createViews, formOf, installHtmlErrors } from './web-pages.js';
+import { createViews, formOf, htmlNotFoundRoute, installHtmlErrors } from './web-pages.js';
 import { createSessions } from './web-sessions.js';
 import { webKey } from './web-keys.js';
 
@@ -125,6 +125,10 @@ export function portalModule(options: PortalOptions = {}): ControlModule {
       authRoutes(scope, face);
       applicationRoutes(scope, face);
       teamRoutes(scope, face);
+      // Unknown pages: an HTML 404 for browsers; the management API, OAuth and discovery keep JSON.
+      htmlNotFoundRoute(scope, ['/admin', '/oauth', '/.well-known'], (req, reply, page) =>
+        face.page(req, reply, 'error', { title: page.title, error: page }, page.status),
+      );
     });
   };
 }

@@ -165,6 +165,50 @@ export function installHtmlErrors(
   });
 }
 
+/**
+ * Whether a request asks for a page rather than data: its Accept header names `text/html` (or XHTML) with a
+ * weight at least that of `application/json`. Browsers navigating send `text/html` first; API clients and curl
+ * (which accept anything) do not, and keep getting the JSON error body.
+ */
+export function prefersHtml(req: FastifyRequest): boolean {
+  const accept = req.headers.accept;
+  if (typeof accept !== 'string' || accept.length > 1000) return false;
+  let html = 0;
+  let json = 0;
+  for (const part of accept.split(',')) {
+    const [type = '', ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => /^\s*q=([0-9.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined);
+    const weight = q === undefined ? 1 : Number(q);
+    if (type === 'text/html' || type === 'application/xhtml+xml') html = Math.max(html, weight);
+    if (type === 'application/json') json = Math.max(json, weight);
+  }
+  return html > 0 && html >= json;
+}
+
+/**
+ * The HTML "not found" page of a face, for a browser asking for a page no route serves. It is a catch-all GET
+ * route (the router tries it after every other route); requests that do not prefer HTML, and paths of
+ * `jsonPrefixes`, get the control server's JSON 404 (`route_not_found`) as before.
+ */
+export function htmlNotFoundRoute(
+  scope: FastifyInstance,
+  jsonPrefixes: string[],
+  render: (req: FastifyRequest, reply: FastifyReply, page: ErrorPage) => Promise<FastifyReply> | FastifyReply,
+): void {
+  scope.get('/*', async (req, reply) => {
+    const path = req.url.split('?')[0] ?? '';
+    if (!prefersHtml(req) || jsonPrefixes.some((p) => path === p || path.startsWith(`${p}/`))) {
+      return reply.callNotFound();
+    }
+    return render(req, reply, {
+      status: 404,
+      title: 'Page not found',
+      message: 'There is no page at this address. It may have moved, or the link may be mistyped.',
+      problems: [],
+    });
+  });
+}
+
 const titles: Record<number, string> = {
   400: 'That did not work',
   403: 'Not allowed',
