@@ -1,17 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/kernel/index.js';
-import type { Store } from '../../src/store/index.js';
 import { queryTraffic, queryUsage, UsageRecorder, type UsageRecord } from '../../src/usage/index.js';
-import { openTestStore } from '../gateway/fixtures.js';
-
-let store: Store;
-beforeAll(async () => {
-  store = await openTestStore();
-});
-afterAll(async () => {
-  await store.destroy();
-});
+import { type TestStore, dialects, freshStore } from '../support/stores.js';
 
 const at = (h: number, m: number, s = 0) => Date.UTC(2026, 4, 10, h, m, s);
 
@@ -32,7 +23,13 @@ function record(fields: Partial<UsageRecord>): UsageRecord {
   };
 }
 
-describe('usage recorder', () => {
+describe.each(dialects)('usage recorder (%s)', (dialect) => {
+  let store: TestStore;
+  beforeAll(async () => {
+    store = await freshStore(dialect);
+  });
+  afterAll(() => store.cleanup());
+
   it('sums calls per minute and writes hour and day rollups that the queries read', async () => {
     const clock = new ManualClock(at(12, 0));
     const usage = new UsageRecorder({ db: store.db, clock, flushIntervalMs: 0 });
