@@ -29,6 +29,25 @@ async function adminQuery(sql: string): Promise<void> {
   }
 }
 
+/**
+ * Drops a test database once its connections are gone. A pool's sockets may still be closing when the test
+ * ends; killing them (`with (force)`) makes the server send them a FATAL that surfaces as an unhandled error, so
+ * force is only the last resort after a bounded wait.
+ */
+async function dropDatabase(name: string): Promise<void> {
+  for (let attempt = 0; attempt < 30; attempt++) {
+    try {
+      await adminQuery(`drop database if exists ${name}`);
+      return;
+    } catch (err) {
+      // 55006: the database is being accessed by other users
+      if ((err as { code?: string }).code !== '55006') throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await adminQuery(`drop database if exists ${name} with (force)`);
+}
+
 /** A database URL of its own, empty (not migrated). */
 export async function freshDatabaseUrl(
   dialect: DialectName,
@@ -38,7 +57,7 @@ export async function freshDatabaseUrl(
   await adminQuery(`create database ${name}`);
   const url = new URL(postgresAdminUrl);
   url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => adminQuery(`drop database if exists ${name} with (force)`) };
+  return { url: url.toString(), drop: () => dropDatabase(name) };
 }
 
 /** A migrated store of its own. */
