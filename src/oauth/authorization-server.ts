@@ -158,6 +158,9 @@ export async function buildProvider(deps: AuthorizationServerDeps): Promise<Buil
       long: { signed: true, httpOnly: true, sameSite: 'lax' },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
+    // Browsers may call the token endpoints from this site only: the portal's docs page fetches a
+    // client-credentials token for "try it" (same origin); no other site may use a client's secret by CORS.
+    clientBasedCORS: (_ctx, origin) => origin === new URL(deps.issuer).origin,
     scopes: ['openid', 'offline_access'],
     claims: { openid: ['sub'] },
     responseTypes: ['code'],

@@ -26,4 +26,5 @@ export {
   type ServiceOAuthSettings,
 } from './oauth-settings.js';
 export { rotateSigningKeys } from './signing-keys.js';
+export { createSealer, type Sealer } from './key-encryption.js';
 export { queryTokenCounts } from './token-counter.js';
