@@ -15,12 +15,22 @@ import {
   transitionApplication,
 } from '../access/index.js';
 import { getPlan, getService, listMetrics, listPlans } from '../catalog/index.js';
-import { notFound } from '../kernel/index.js';
-import { Redirect, formOf } from '../portal/index.js';
+import { type FieldProblem, notFound } from '../kernel/index.js';
+import { getClientOAuthSettings, updateClientOAuthSettings } from '../oauth/index.js';
+import {
+  type ChartData,
+  Redirect,
+  bucketsBetween,
+  formOf,
+  problemsOf,
+  tokensOn,
+  valuesOn,
+} from '../portal/index.js';
 import { queryUsage } from '../usage/index.js';
 import { type ConsoleFace, adminActor, cursorOf, nextPageUrl, refusalOf } from './console-face.js';
 
-const day = 86_400_000;
+const hour = 3_600_000;
+const day = 24 * hour;
 const accountActions = ['approve', 'suspend', 'resume'] as const;
 type Action = (typeof accountActions)[number];
 
@@ -99,7 +109,10 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     });
   });
 
-  async function applicationView(appId: string, notice = '') {
+  async function applicationView(
+    appId: string,
+    extra: { notice?: string; problems?: FieldProblem[]; refusal?: string } = {},
+  ) {
     const app = await getApplication(db, appId);
     const [account, service, plan, plans, metrics] = await Promise.all([
       getAccount(db, app.accountId),
@@ -108,19 +121,67 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
       listPlans(db, { serviceId: app.serviceId }),
       listMetrics(db, app.serviceId),
     ]);
+    const oauth = service.authMode === 'oauth2';
     const now = cd.clock.now();
-    const usage = await queryUsage(db, {
-      applicationId: app.id,
-      granularity: 'day',
-      from: new Date(now - 29 * day),
-      to: new Date(now + 1),
-    });
+    const hourBuckets = bucketsBetween(now - day + hour, now + 1, 'hour');
+    const dayBuckets = bucketsBetween(now - 29 * day, now + 1, 'day');
+    const [usage, hourly, client, tokensHourly, tokensDaily] = await Promise.all([
+      queryUsage(db, {
+        applicationId: app.id,
+        granularity: 'day',
+        from: new Date(now - 29 * day),
+        to: new Date(now + 1),
+      }),
+      queryUsage(db, {
+        applicationId: app.id,
+        granularity: 'hour',
+        from: new Date(now - day + hour),
+        to: new Date(now + 1),
+      }),
+      oauth ? getClientOAuthSettings(db, app.id) : undefined,
+      oauth ? tokensOn(db, app.id, hourBuckets, 'hour') : undefined,
+      oauth ? tokensOn(db, app.id, dayBuckets, 'day') : undefined,
+    ]);
     const totals = metrics.map((m) => ({
       metric: m,
       total: usage.find((u) => u.metricId === m.id)?.total ?? 0,
     }));
+    // Calls are every call (the `hits` metric); OAuth clients' tokens issued are drawn beside them.
+    const hitsId = metrics.find((m) => m.systemName === 'hits')?.id;
+    const charts: { hourly: ChartData; daily: ChartData } = {
+      hourly: {
+        unit: 'hour',
+        labels: hourBuckets,
+        values: valuesOn(hourBuckets, hourly.find((u) => u.metricId === hitsId)?.points),
+        limit: null,
+        ...(tokensHourly && { tokens: tokensHourly }),
+      },
+      daily: {
+        unit: 'day',
+        labels: dayBuckets,
+        values: valuesOn(dayBuckets, usage.find((u) => u.metricId === hitsId)?.points),
+        limit: null,
+        ...(tokensDaily && { tokens: tokensDaily }),
+      },
+    };
+    const sum = (xs: number[] | undefined) => (xs ?? []).reduce((a, b) => a + b, 0);
     const requested = plans.find((p) => p.id === app.requestedPlanId);
-    return { title: app.name, app, account, service, plan, plans, requested, totals, notice };
+    return {
+      title: app.name,
+      app,
+      account,
+      service,
+      plan,
+      plans,
+      requested,
+      totals,
+      charts,
+      client,
+      tokens: oauth ? { day: sum(tokensHourly), month: sum(tokensDaily) } : null,
+      notice: extra.notice ?? '',
+      problems: extra.problems ?? [],
+      refusal: extra.refusal ?? '',
+    };
   }
 
   scope.get('/applications/:id', async (req, reply) => {
@@ -132,7 +193,27 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     const admin = await face.requireAdmin(req);
     const planId = formOf(req).text('planId', 64);
     await changeApplicationPlan(cd, adminActor(admin), id(req), planId);
-    return face.page(req, reply, 'application', await applicationView(id(req), 'Plan changed.'));
+    return face.page(req, reply, 'application', await applicationView(id(req), { notice: 'Plan changed.' }));
+  });
+
+  /** Redirect URIs of an OAuth client (one per line), for the authorization-code flow. */
+  scope.post('/applications/:id/oauth', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const app = await getApplication(db, id(req));
+    const redirectUris = formOf(req).text('redirectUris', 50_000).split(/\s+/).filter(Boolean);
+    try {
+      await updateClientOAuthSettings(cd, adminActor(admin), app.id, { redirectUris });
+      return face.page(
+        req,
+        reply,
+        'application',
+        await applicationView(app.id, { notice: 'Redirect URIs saved.' }),
+      );
+    } catch (err) {
+      const problems = problemsOf(err);
+      if (!problems) throw err;
+      return face.page(req, reply, 'application', await applicationView(app.id, { problems }), 400);
+    }
   });
 
   /** Deletes an application with its keys; its calls are refused from the next configuration reload on. */
@@ -144,7 +225,7 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     } catch (err) {
       const refusal = refusalOf(err);
       if (refusal === undefined) throw err;
-      return face.page(req, reply, 'application', { ...(await applicationView(app.id)), refusal }, 409);
+      return face.page(req, reply, 'application', await applicationView(app.id, { refusal }), 409);
     }
     throw new Redirect(`/admin/accounts/${app.accountId}`);
   });

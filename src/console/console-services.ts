@@ -35,6 +35,12 @@ import {
   updateService,
 } from '../catalog/index.js';
 import { type FieldProblem, TrellisError, invalid, notFound } from '../kernel/index.js';
+import {
+  createSealer,
+  generateLoginSecret,
+  getServiceOAuthSettings,
+  updateServiceOAuthSettings,
+} from '../oauth/index.js';
 import { Redirect, checked, formOf, problemsOf } from '../portal/index.js';
 import { type ConsoleFace, adminActor, cursorOf, nextPageUrl, refusalOf } from './console-face.js';
 
@@ -51,17 +57,25 @@ function present(fields: Record<string, string>): Record<string, string> {
 
 export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
   const { db, cd } = face;
+  const sealer = createSealer(face.deps.config.oauthKeySecret);
   const id = (req: { params: unknown }) => (req.params as { id: string }).id;
 
   async function serviceView(
     serviceId: string,
-    extra: { problems?: FieldProblem[]; notice?: string; form?: string; refusal?: string } = {},
+    extra: {
+      problems?: FieldProblem[];
+      notice?: string;
+      form?: string;
+      refusal?: string;
+      loginSecret?: string;
+    } = {},
   ) {
     const service = await getService(db, serviceId);
-    const [metrics, rules, plans] = await Promise.all([
+    const [metrics, rules, plans, oauth] = await Promise.all([
       listMetrics(db, serviceId),
       listMappingRules(db, serviceId),
       listPlans(db, { serviceId }),
+      service.authMode === 'oauth2' ? getServiceOAuthSettings(db, serviceId) : undefined,
     ]);
     return {
       title: service.name,
@@ -74,6 +88,9 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
       notice: extra.notice ?? '',
       refusal: extra.refusal ?? '',
       form: extra.form ?? '',
+      oauth,
+      loginSecret: extra.loginSecret ?? '',
+      issuer: `${face.deps.config.publicUrl.replace(/\/+$/, '')}/oauth`,
     };
   }
 
@@ -194,6 +211,38 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
       await updateService(cd, adminActor(admin), id(req), input);
       return 'Settings saved.';
     });
+  });
+
+  // OAuth settings of an `oauth2` service: token lifetimes, the provider's login page, the login secret.
+
+  scope.post('/services/:id/oauth', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const form = formOf(req);
+    return onService(req, reply, id(req), 'oauth', async () => {
+      const seconds = (name: string) => {
+        const raw = form.text(name, 12);
+        return /^\d{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
+      };
+      await updateServiceOAuthSettings(cd, adminActor(admin), id(req), {
+        loginUrl: form.text('loginUrl', 2000),
+        accessTokenTtl: seconds('accessTokenTtl'),
+        refreshTokenTtl: seconds('refreshTokenTtl'),
+      });
+      return 'OAuth settings saved.';
+    });
+  });
+
+  /** A new login-assertion secret, shown on the page this once (it is stored sealed). */
+  scope.post('/services/:id/oauth/login-secret', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const { loginSecret } = await generateLoginSecret(cd, adminActor(admin), sealer, id(req));
+    return face.page(
+      req,
+      reply,
+      'service',
+      await serviceView(id(req), { loginSecret, form: 'oauth', notice: 'New login secret generated.' }),
+      201,
+    );
   });
 
   scope.post('/services/:id/metrics', async (req, reply) => {

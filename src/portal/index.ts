@@ -30,3 +30,4 @@ export {
   type Views,
 } from './web-pages.js';
 export { docsDocument } from './openapi-docs.js';
+export { bucketsBetween, tokensOn, valuesOn, type ChartData, type ChartUnit } from './usage-charts.js';

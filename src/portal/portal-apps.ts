@@ -17,6 +17,7 @@ import {
 import { getPlan, getService, listMetrics, listPlans, listServices } from '../catalog/index.js';
 import { TrellisError, invalid } from '../kernel/index.js';
 import { queryUsage } from '../usage/index.js';
+import { type ChartData, bucketsBetween, tokensOn, valuesOn } from './usage-charts.js';
 import { type PortalFace, developerActor, ownApplication } from './portal-face.js';
 import { Redirect, checked, formOf, problemsOf } from './web-pages.js';
 
@@ -175,6 +176,8 @@ export function applicationRoutes(scope: FastifyInstance, face: PortalFace): voi
       getService(db, app.serviceId),
     ]);
     const now = cd.clock.now();
+    const hourBuckets = bucketsBetween(now - day + hour, now + 1, 'hour');
+    const dayBuckets = bucketsBetween(now - 29 * day, now + 1, 'day');
     const [hourly, daily] = await Promise.all([
       queryUsage(db, {
         applicationId: app.id,
@@ -189,29 +192,53 @@ export function applicationRoutes(scope: FastifyInstance, face: PortalFace): voi
         to: new Date(now + 1),
       }),
     ]);
+    // Tokens issued are drawn beside the calls of the `hits` chart (every call), for OAuth clients.
+    const oauth = service.authMode === 'oauth2';
+    const [tokensHourly, tokensDaily] = oauth
+      ? await Promise.all([
+          tokensOn(db, app.id, hourBuckets, 'hour'),
+          tokensOn(db, app.id, dayBuckets, 'day'),
+        ])
+      : [undefined, undefined];
+    const sum = (xs: number[] | undefined) => (xs ?? []).reduce((a, b) => a + b, 0);
     const charts = metrics.map((m) => {
       const limitOf = (period: string) =>
         plan.limits.find((l) => l.metricId === m.id && l.period === period && l.scope === 'application')
           ?.value ?? null;
       const h = hourly.find((s) => s.metricId === m.id);
       const d = daily.find((s) => s.metricId === m.id);
+      const withTokens = oauth && m.systemName === 'hits';
+      const hourlyChart: ChartData = {
+        unit: 'hour',
+        labels: hourBuckets,
+        values: valuesOn(hourBuckets, h?.points),
+        limit: limitOf('hour'),
+        ...(withTokens && tokensHourly && { tokens: tokensHourly }),
+      };
+      const dailyChart: ChartData = {
+        unit: 'day',
+        labels: dayBuckets,
+        values: valuesOn(dayBuckets, d?.points),
+        limit: limitOf('day'),
+        ...(withTokens && tokensDaily && { tokens: tokensDaily }),
+      };
       return {
         metric: m,
-        hourly: {
-          labels: (h?.points ?? []).map((p) => p.at),
-          values: (h?.points ?? []).map((p) => p.value),
-          limit: limitOf('hour'),
-        },
-        daily: {
-          labels: (d?.points ?? []).map((p) => p.at),
-          values: (d?.points ?? []).map((p) => p.value),
-          limit: limitOf('day'),
-        },
+        hourly: hourlyChart,
+        daily: dailyChart,
         totalDay: h?.total ?? 0,
         totalMonth: d?.total ?? 0,
+        withTokens,
       };
     });
-    return face.page(req, reply, 'usage', { title: `Usage of ${app.name}`, app, plan, service, charts });
+    return face.page(req, reply, 'usage', {
+      title: `Usage of ${app.name}`,
+      app,
+      plan,
+      service,
+      charts,
+      tokens: oauth ? { day: sum(tokensHourly), month: sum(tokensDaily) } : null,
+    });
   });
 }
 
@@ -240,6 +267,7 @@ async function appView(
     requested,
     fields,
     gatewayUrl: face.deps.config.gatewayPublicUrl,
+    tokenUrl: `${face.deps.config.publicUrl.replace(/\/+$/, '')}/oauth/token`,
     secret: extra.secret ?? '',
     notice: extra.notice ?? '',
     problems: extra.problems ?? [],

@@ -11,6 +11,16 @@
       data.unit === 'hour' ? at.slice(11, 16) : data.unit === 'day' ? at.slice(5, 10) : at,
     );
     const datasets = [{ label: 'calls', data: data.values, backgroundColor: primary, borderColor: primary }];
+    if (Array.isArray(data.tokens)) {
+      datasets.push({
+        type: 'line',
+        label: 'tokens issued',
+        data: data.tokens,
+        borderColor: '#6b3fa0',
+        backgroundColor: '#6b3fa0',
+        pointRadius: 2,
+      });
+    }
     if (data.limit !== null) {
       datasets.push({
         type: 'line',
