@@ -1,8 +1,10 @@
 /**
- * A real Trellis for browser tests: a tiny upstream API, the gateway and the control server (portal and
- * console) on ports chosen by the system, sharing one store; and Debian's Chromium driven by playwright-core.
+ * A real Trellis for browser tests: a tiny upstream API, the gateway (checking OAuth tokens too) and the control
+ * server (portal, console and the OAuth server) on free ports, sharing one store; two APIs — one with keys, one
+ * in `oauth2` mode; and Debian's Chromium driven by playwright-core.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Browser, type Page, chromium } from 'playwright-core';
@@ -14,7 +16,9 @@ import { type ControlApp, buildControlApp } from '../../src/control/index.js';
 import { systemActor } from '../../src/events/index.js';
 import { type Gateway, createGateway } from '../../src/gateway/index.js';
 import { systemClock } from '../../src/kernel/index.js';
+import { OAuthTokenVerifier, oauthControlModule } from '../../src/oauth/index.js';
 import { portalModule } from '../../src/portal/index.js';
+import { freePort } from '../oauth/harness.js';
 import { type TestStore, freshStore } from '../support/stores.js';
 
 export const chromiumPath = process.env.TRELLIS_CHROMIUM ?? '/usr/bin/chromium';
@@ -38,6 +42,8 @@ export interface RealTrellis {
   gatewayUrl: string;
   serviceId: string;
   plans: { free: string; pro: string; secret: string };
+  /** The API in `oauth2` mode: clients get tokens at /oauth/token. */
+  oauthServiceId: string;
   admin: { email: string; password: string };
   close(): Promise<void>;
 }
@@ -86,6 +92,27 @@ export async function startRealTrellis(): Promise<RealTrellis> {
     systemName: 'partner_secret',
     state: 'hidden',
   });
+  const ledger = await createService(deps, systemActor, {
+    name: 'Ledger',
+    systemName: 'ledger',
+    description: 'Balances, by OAuth 2.0 client credentials.',
+    upstreamProduction: upstreamUrl,
+    authMode: 'oauth2',
+  });
+  await importOpenapi(deps, systemActor, ledger.id, {
+    openapi: '3.0.3',
+    info: { title: 'Ledger', version: '1' },
+    paths: {
+      '/balance': {
+        get: {
+          operationId: 'balance',
+          summary: 'Get the balance',
+          responses: { '200': { description: 'the balance' } },
+        },
+      },
+    },
+  });
+  await createPlan(deps, systemActor, ledger.id, { name: 'Ledger Basic', systemName: 'basic' });
   const admin = { email: 'admin@provider.test', password: 'console-password-1' };
   await createAdminUser(deps, systemActor, { ...admin, name: 'Ada Admin' });
 
@@ -95,15 +122,27 @@ export async function startRealTrellis(): Promise<RealTrellis> {
     usageFlushMs: 100,
     snapshotRefreshMs: 100,
   };
-  const gateway = createGateway({ config: loadConfig({}, base), store, clock: systemClock });
-  const gatewayUrl = `http://127.0.0.1:${(await gateway.listen(0, '127.0.0.1')).port}`;
-  const config = loadConfig({}, { ...base, gatewayPublicUrl: gatewayUrl });
+  // Both addresses are known first: the control server's is the OAuth issuer, the gateway's the try-it target.
+  const [gatewayPort, controlPort] = [await freePort(), await freePort()];
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  const controlUrl = `http://127.0.0.1:${controlPort}`;
+  const config = loadConfig(
+    {},
+    { ...base, gatewayPublicUrl: gatewayUrl, publicUrl: controlUrl, oauthKeySecret: 'browser-test-secret' },
+  );
   const control = await buildControlApp(
     { config, store, clock: systemClock },
-    { modules: [portalModule(), consoleModule()] },
+    { modules: [portalModule(), consoleModule(), oauthControlModule({ counterFlushMs: 200 })] },
   );
-  await control.listen({ port: 0, host: '127.0.0.1' });
-  const controlUrl = `http://127.0.0.1:${(control.server.address() as AddressInfo).port}`;
+  await control.listen({ port: controlPort, host: '127.0.0.1' });
+  // the signing keys exist once the OAuth module is mounted
+  const tokenVerifier = await OAuthTokenVerifier.create({
+    db: store.db,
+    clock: systemClock,
+    issuer: `${controlUrl}/oauth`,
+  });
+  const gateway = createGateway({ config, store, clock: systemClock, tokenVerifier });
+  await gateway.listen(gatewayPort, '127.0.0.1');
   return {
     store,
     control,
@@ -112,10 +151,12 @@ export async function startRealTrellis(): Promise<RealTrellis> {
     gatewayUrl,
     serviceId: service.id,
     plans: { free: free.id, pro: pro.id, secret: secret.id },
+    oauthServiceId: ledger.id,
     admin,
     close: async () => {
       await control.close();
       await gateway.close();
+      tokenVerifier.close();
       await new Promise<void>((r) => upstream.close(() => r()));
       await store.cleanup();
     },
@@ -130,4 +171,36 @@ export function launchChromium(): Promise<Browser> {
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(screenshotDir, { recursive: true });
   await page.screenshot({ path: `${screenshotDir}/${name}.png`, fullPage: true });
+}
+
+/** axe-core, read from node_modules and evaluated in the page (no CDN; page scripts stay under the CSP). */
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+export interface A11yViolation {
+  id: string;
+  impact: string;
+  help: string;
+  targets: string[];
+}
+
+/**
+ * The serious and critical accessibility violations axe-core finds on the page as it is (WCAG 2.x A and AA
+ * rules). `exclude` leaves out third-party widgets whose markup is not ours (selectors).
+ */
+export async function accessibilityViolations(page: Page, exclude: string[] = []): Promise<A11yViolation[]> {
+  await page.evaluate(axeSource);
+  const options = JSON.stringify({
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  });
+  const context = JSON.stringify({ include: [['html']], exclude: exclude.map((s) => [s]) });
+  const found = (await page.evaluate(`(async () => {
+    const result = await window.axe.run(${context}, ${options});
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact || '',
+      help: v.help,
+      targets: v.nodes.map((n) => n.target.join(' ')).slice(0, 5),
+    }));
+  })()`)) as A11yViolation[];
+  return found.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }

@@ -6,7 +6,13 @@
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RealTrellis, launchChromium, screenshot, startRealTrellis } from './browser-harness.js';
+import {
+  type RealTrellis,
+  accessibilityViolations,
+  launchChromium,
+  screenshot,
+  startRealTrellis,
+} from './browser-harness.js';
 
 describe('partner and provider in a browser', () => {
   let t: RealTrellis;
@@ -15,7 +21,20 @@ describe('partner and provider in a browser', () => {
   let page: Page;
   let appId = '';
   let key = '';
+  let oauthAppId = '';
   const outside: string[] = [];
+
+  /** A signed-in console session in a context of its own. */
+  async function consolePage(): Promise<{ context: BrowserContext; p: Page }> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const p = await context.newPage();
+    await p.goto(`${t.controlUrl}/admin/login`);
+    await p.getByLabel('E-mail').fill(t.admin.email);
+    await p.getByLabel('Password').fill(t.admin.password);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.waitForURL(/\/admin$/);
+    return { context, p };
+  }
 
   beforeAll(async () => {
     t = await startRealTrellis();
@@ -215,5 +234,143 @@ describe('partner and provider in a browser', () => {
     expect(overflow).toBe(false);
     await screenshot(p, '12-portal-phone');
     await phone.close();
+  });
+  it('tries an OAuth API with a client secret pasted once: a token from /oauth/token, the call with Bearer', async () => {
+    await page.goto(`${t.controlUrl}/apps/new?service=${t.oauthServiceId}`);
+    await page.getByLabel('Name').fill('Ledger sync');
+    await page.getByRole('button', { name: 'Create application' }).click();
+    await page.waitForSelector('#new-secret');
+    expect(await page.textContent('#secret-h')).toContain('client secret');
+    const secret = await page.inputValue('#new-secret');
+    expect(secret).toMatch(/^trcs_/);
+    const clientId = (await page.textContent('[data-testid=client-id]')) ?? '';
+    oauthAppId = /\/apps\/(app_[0-9a-z]+)\/usage/.exec(await page.content())?.[1] ?? '';
+    await screenshot(page, '13-portal-oauth-client');
+
+    await page.goto(`${t.controlUrl}/apis/${t.oauthServiceId}/docs`);
+    await page.getByLabel('Application').selectOption(clientId);
+    await page.getByLabel('Client secret').fill(secret);
+    const tokenResponse = page.waitForResponse((r) => r.url() === `${t.controlUrl}/oauth/token`);
+    await page.getByRole('button', { name: 'Get a token' }).click();
+    expect((await tokenResponse).status()).toBe(200);
+    await page.waitForSelector('[data-testid=oauth-status][data-state=ok]');
+    // the secret is gone from the page once exchanged
+    expect(await page.inputValue('#oauth-secret')).toBe('');
+    await page.locator('.opblock-summary-control').first().click();
+    const relayed = page.waitForResponse((r) => r.url().includes(`/try/${t.oauthServiceId}/balance`));
+    await page.locator('.execute').click();
+    const response = await relayed;
+    expect(response.status()).toBe(200);
+    expect(await response.request().headerValue('authorization')).toMatch(/^Bearer eyJ/);
+    expect(await response.json()).toEqual({ forecast: 'sunny', path: '/balance' });
+    await screenshot(page, '14-portal-oauth-try-it');
+
+    // tokens issued are counted beside the calls
+    let tokens = 0;
+    for (let i = 0; i < 50 && tokens < 1; i++) {
+      await page.goto(`${t.controlUrl}/apps/${oauthAppId}/usage`);
+      tokens = Number(await page.textContent('[data-testid=tokens-day]'));
+      if (tokens < 1) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(tokens).toBe(1);
+    await page.locator('canvas[data-rendered=true]').first().waitFor();
+    await screenshot(page, '15-portal-oauth-usage');
+  });
+
+  it('lets the provider see tokens beside calls, generate a login secret, and refuses to delete a plan in use', async () => {
+    const { context, p } = await consolePage();
+    await p.goto(`${t.controlUrl}/admin/applications/${oauthAppId}`);
+    expect(Number(await p.textContent('[data-testid=tokens-day]'))).toBe(1);
+    await p.locator('canvas[data-rendered=true]').first().waitFor();
+    await screenshot(p, '16-console-oauth-application');
+
+    await p.goto(`${t.controlUrl}/admin/services/${t.oauthServiceId}`);
+    await p.getByLabel('Login page URL').fill('https://ledger.test/login');
+    await p.getByRole('button', { name: 'Save OAuth settings' }).click();
+    await p.waitForSelector('text=OAuth settings saved.');
+    p.once('dialog', (d) => void d.accept());
+    await p.getByRole('button', { name: 'Generate a login secret' }).click();
+    const loginSecret = await p.inputValue('[data-testid=login-secret]');
+    expect(loginSecret).toMatch(/^trls_/);
+    await screenshot(p, '17-console-oauth-settings');
+
+    // a dismissed confirmation changes nothing; a confirmed one meets the domain's refusal
+    await p.goto(`${t.controlUrl}/admin/plans/${t.plans.free}`);
+    p.once('dialog', (d) => void d.dismiss());
+    await p.getByRole('button', { name: 'Delete plan' }).click();
+    expect(p.url()).toBe(`${t.controlUrl}/admin/plans/${t.plans.free}`);
+    p.once('dialog', (d) => void d.accept());
+    await p.getByRole('button', { name: 'Delete plan' }).click();
+    await p.waitForSelector('[data-testid=refusal]');
+    expect(await p.textContent('[data-testid=refusal]')).toContain('move them to another plan first');
+    await screenshot(p, '18-console-plan-refusal');
+    await context.close();
+  });
+
+  it('shows an HTML page for an unknown address', async () => {
+    const res = await page.goto(`${t.controlUrl}/no/such/page`);
+    expect(res?.status()).toBe(404);
+    expect(await page.textContent('h1')).toBe('Page not found');
+    const { context, p } = await consolePage();
+    const admin = await p.goto(`${t.controlUrl}/admin/no/such/page`);
+    expect(admin?.status()).toBe(404);
+    expect(await p.textContent('h1')).toBe('Page not found');
+    await context.close();
+  });
+
+  it('has no serious or critical accessibility violations on the main pages (axe-core)', async () => {
+    const found: string[] = [];
+    const check = async (p: Page, path: string, exclude: string[] = []) => {
+      await p.goto(`${t.controlUrl}${path}`);
+      for (const v of await accessibilityViolations(p, exclude)) {
+        found.push(`${path}: ${v.id} (${v.impact}) ${v.help} — ${v.targets.join(', ')}`);
+      }
+    };
+    const anon = await browser.newContext();
+    const a = await anon.newPage();
+    for (const path of [
+      '/',
+      `/apis/${t.serviceId}`,
+      '/signup',
+      '/login',
+      '/password-reset',
+      '/no/such/page',
+    ]) {
+      await check(a, path);
+    }
+    await anon.close();
+    for (const path of [
+      '/apps',
+      '/apps/new',
+      `/apps/${appId}`,
+      `/apps/${appId}/usage`,
+      `/apps/${oauthAppId}`,
+      '/team',
+    ]) {
+      await check(page, path);
+    }
+    // Swagger UI's own markup is a vendor bundle: the page around it is checked, the widget is not ours to fix.
+    await check(page, `/apis/${t.oauthServiceId}/docs`, ['#docs']);
+    const { context, p } = await consolePage();
+    for (const path of [
+      '/admin',
+      '/admin/services',
+      `/admin/services/${t.serviceId}`,
+      `/admin/services/${t.oauthServiceId}`,
+      `/admin/plans/${t.plans.free}`,
+      '/admin/accounts',
+      '/admin/applications',
+      `/admin/applications/${appId}`,
+      `/admin/applications/${oauthAppId}`,
+      '/admin/custom-fields',
+      '/admin/portal-settings',
+      '/admin/admin-users',
+      '/admin/tokens',
+      '/admin/mail',
+    ]) {
+      await check(p, path);
+    }
+    await context.close();
+    expect(found).toEqual([]);
   });
 });
