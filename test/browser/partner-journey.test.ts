@@ -294,6 +294,18 @@ describe('partner and provider in a browser', () => {
     expect(loginSecret).toMatch(/^trls_/);
     await screenshot(p, '17-console-oauth-settings');
 
+    // end-user limits sit in the grid beside the application's, keyed by the plan's header or claim
+    await p.goto(`${t.controlUrl}/admin/plans/${t.plans.free}`);
+    await p.getByLabel('End user named by').selectOption('claim');
+    await p.getByLabel('Header or claim name').fill('sub');
+    await p.getByRole('button', { name: 'Save plan' }).click();
+    await p.waitForSelector('text=Plan saved.');
+    await p.getByLabel('hits per minute, per end user').fill('30');
+    await p.getByRole('button', { name: 'Save limits' }).click();
+    await p.waitForSelector('text=Limits saved.');
+    expect(await p.inputValue('[aria-label="hits per minute, per end user"]')).toBe('30');
+    expect(await p.inputValue('[aria-label="hits per minute, per application"]')).toBe('');
+
     // a dismissed confirmation changes nothing; a confirmed one meets the domain's refusal
     await p.goto(`${t.controlUrl}/admin/plans/${t.plans.free}`);
     p.once('dialog', (d) => void d.dismiss());
