@@ -1,6 +1,7 @@
 /**
- * The baseline: a bare Node reverse proxy (node:http + the gateway's undici pool relay) with no policy at all.
- * It uses the same relay as the gateway, so the ratio measures what the policies cost.
+ * The baseline: a bare Node reverse proxy (node:http + the gateway's undici pool relay) with no policy at all:
+ * one pass over the request headers (hop-by-hop and Host dropped), the relay, nothing else. It uses the same relay
+ * as the gateway, so the ratio measures what the policies cost.
  * `node --import tsx bench/bare-proxy.ts <port> <upstream>`; prints `ready <port>`.
  */
 import { createServer } from 'node:http';
@@ -8,23 +9,25 @@ import type { AddressInfo } from 'node:net';
 import { UpstreamProxy, hopByHopHeaders } from '../src/gateway/proxy.js';
 
 const port = Number(process.argv[2] ?? 0);
-const upstream = new URL(process.argv[3] ?? 'http://127.0.0.1:9');
+const origin = new URL(process.argv[3] ?? 'http://127.0.0.1:9').origin;
 const proxy = new UpstreamProxy({ connectTimeoutMs: 5000, responseTimeoutMs: 30_000 });
 
 const server = createServer((req, res) => {
   const headers: string[] = [];
   const raw = req.rawHeaders;
+  let hasBody = false;
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
+    if (lower === 'content-length' || lower === 'transfer-encoding') hasBody = true;
     if (hopByHopHeaders.has(lower) || lower === 'host') continue;
     headers.push(raw[i]!, raw[i + 1]!);
   }
-  proxy.forward({
-    origin: upstream.origin,
+  const relay = proxy.forward({
+    origin,
     path: req.url ?? '/',
     method: req.method ?? 'GET',
     headers,
-    body: req.headers['content-length'] || req.headers['transfer-encoding'] ? req : null,
+    body: hasBody ? req : null,
     res,
     responseHeaders: {},
     onEnd() {},
@@ -32,6 +35,7 @@ const server = createServer((req, res) => {
       res.writeHead(502).end();
     },
   });
+  res.on('close', () => relay.clientGone());
 });
 server.keepAliveTimeout = 65_000;
 server.listen(port, '127.0.0.1', () => {

@@ -22,7 +22,7 @@ import { checkClient } from './phases/check-client.js';
 import { map } from './phases/map.js';
 import { route } from './phases/route.js';
 import { transformRequest } from './phases/transform-request.js';
-import { BodyTooLargeError, type UpstreamFailure, type UpstreamProxy } from './proxy.js';
+import { BodyTooLargeError, type ForwardRequest, type UpstreamFailure, type UpstreamProxy } from './proxy.js';
 import type { RequestContext } from './request-context.js';
 import type { CompiledPlan } from './snapshot.js';
 
@@ -64,47 +64,97 @@ function checkContentLength(ctx: RequestContext): Denial | null {
   return null;
 }
 
-/** Runs a request through every phase; never rejects (unexpected errors become a logged 500). */
+/** Runs a request through every phase; never throws (unexpected errors become a logged 500). */
 export function handle(ctx: RequestContext, deps: PipelineDeps): void {
-  ctx.res.once('close', () => record(ctx, deps));
-  run(ctx, deps).catch((err: unknown) => {
-    deps.logger.error({ requestId: ctx.requestId, ...errorFields(err) }, 'gateway: unexpected error');
-    if (!ctx.res.headersSent) refuse(ctx, deps, deny('internal'));
-    else ctx.res.destroy();
+  // one listener per request: phase 9 once the response is done, and the upstream call dropped if the client left
+  ctx.res.on('close', () => {
+    ctx.relay?.clientGone();
+    record(ctx, deps);
   });
+  runFrom(ctx, deps, 0);
 }
 
-async function run(ctx: RequestContext, deps: PipelineDeps): Promise<void> {
-  for (const phase of accessPhases) {
-    let denial = phase.run(ctx, deps);
-    if (denial instanceof Promise) denial = await denial;
-    if (denial !== null) {
-      refuse(ctx, deps, denial);
-      return;
+/**
+ * Runs the access phases from `first` on, synchronously for as long as they answer synchronously (a cached
+ * credential, in-memory counters); a phase that answers with a promise continues the run when it settles.
+ */
+function runFrom(ctx: RequestContext, deps: PipelineDeps, first: number): void {
+  try {
+    for (let i = first; i < accessPhases.length; i++) {
+      const denial = accessPhases[i]!.run(ctx, deps);
+      if (denial instanceof Promise) {
+        denial.then(
+          (d) => {
+            if (passed(ctx, deps, d)) runFrom(ctx, deps, i + 1);
+          },
+          (err: unknown) => unexpected(ctx, deps, err),
+        );
+        return;
+      }
+      if (!passed(ctx, deps, denial)) return;
     }
-    if (ctx.res.destroyed) return; // the client left while we were deciding
+    forward(ctx, deps);
+  } catch (err) {
+    unexpected(ctx, deps, err);
   }
+}
+
+/** True when the request goes on: no denial, and the client is still there. */
+function passed(ctx: RequestContext, deps: PipelineDeps, denial: Denial | null): boolean {
+  if (denial !== null) {
+    refuse(ctx, deps, denial);
+    return false;
+  }
+  return !ctx.res.destroyed; // the client left while we were deciding
+}
+
+function unexpected(ctx: RequestContext, deps: PipelineDeps, err: unknown): void {
+  deps.logger.error({ requestId: ctx.requestId, ...errorFields(err) }, 'gateway: unexpected error');
+  if (!ctx.res.headersSent) refuse(ctx, deps, deny('internal'));
+  else ctx.res.destroy();
+}
+
+/** The proxy's view of one call of the pipeline: where it goes, and what to do when it ends or fails. */
+class UpstreamCall implements ForwardRequest {
+  readonly origin: string;
+  readonly path: string;
+  readonly method: string;
+  readonly headers: string[];
+  readonly body: Readable | null;
+  readonly res: RequestContext['res'];
+  /** transform response: the rate-limit headers and the request id go out with the upstream's headers */
+  readonly responseHeaders: RequestContext['responseHeaders'];
+
+  constructor(
+    private readonly ctx: RequestContext,
+    private readonly deps: PipelineDeps,
+  ) {
+    const upstream = transformRequest(ctx);
+    this.origin = upstream.origin;
+    this.path = upstream.path;
+    this.method = ctx.method;
+    this.headers = upstream.headers;
+    this.body = requestBody(ctx);
+    this.res = ctx.res;
+    this.responseHeaders = ctx.responseHeaders;
+  }
+
+  onEnd(status: number, bytesOut: number, failure: UpstreamFailure | null): void {
+    const ctx = this.ctx;
+    ctx.status = failure === 'aborted' ? 499 : status;
+    ctx.bytesOut = bytesOut;
+    if (failure !== null && failure !== 'aborted')
+      this.deps.metrics.upstreamError(ctx.service!.systemName, failure);
+  }
+
+  onFail(failure: UpstreamFailure, error: Error): void {
+    onUpstreamFailure(this.ctx, this.deps, failure, error);
+  }
+}
+
+function forward(ctx: RequestContext, deps: PipelineDeps): void {
   ctx.authorized = true;
-  const upstream = transformRequest(ctx);
-  deps.proxy.forward({
-    origin: upstream.origin,
-    path: upstream.path,
-    method: ctx.method,
-    headers: upstream.headers,
-    body: requestBody(ctx),
-    res: ctx.res,
-    // transform response: the rate-limit headers and the request id go out with the upstream's headers
-    responseHeaders: ctx.responseHeaders,
-    onEnd(status, bytesOut, failure) {
-      ctx.status = failure === 'aborted' ? 499 : status;
-      ctx.bytesOut = bytesOut;
-      if (failure !== null && failure !== 'aborted')
-        deps.metrics.upstreamError(ctx.service!.systemName, failure);
-    },
-    onFail(failure, error) {
-      onUpstreamFailure(ctx, deps, failure, error);
-    },
-  });
+  ctx.relay = deps.proxy.forward(new UpstreamCall(ctx, deps));
 }
 
 function onUpstreamFailure(

@@ -1,8 +1,11 @@
 /**
  * Forwarding to upstreams: one undici `Pool` per upstream origin with keep-alive, bodies streamed both ways with
  * backpressure (never buffered whole), hop-by-hop headers dropped per RFC 9110 §7.6.1.
+ *
+ * This is the hot path of every call, so the relay uses undici's raw handler callbacks (`onHeaders` with the
+ * header lines as received, no parsed header object) and writes the response head from a flat array.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 
@@ -25,6 +28,14 @@ export function connectionListed(value: string | string[] | undefined): string[]
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter((s) => s !== '' && s !== 'close' && s !== 'keep-alive');
+}
+
+/** The common `Connection` values that name no other header. */
+function listsNothing(value: string): boolean {
+  return (
+    value.length <= 10 &&
+    (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close')
+  );
 }
 
 export type UpstreamFailure = 'unreachable' | 'timeout' | 'body_too_large' | 'aborted';
@@ -50,6 +61,11 @@ export interface ForwardRequest {
   onFail(failure: UpstreamFailure, error: Error): void;
 }
 
+/** A call on its way: the caller tells it when the client went away, so the upstream is not read for nothing. */
+export interface Relay {
+  clientGone(): void;
+}
+
 export interface ProxyOptions {
   /** Time to open a connection to an upstream before answering 502. */
   connectTimeoutMs: number;
@@ -68,59 +84,80 @@ function classify(err: Error): UpstreamFailure {
   return 'unreachable';
 }
 
-/** Relays one upstream response into the client response. */
-class RelayHandler implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | null = null;
+/**
+ * Relays one upstream response into the client response (undici's raw handler interface: no parsed header
+ * object, no wrapper). Header names go out lower-cased, as before.
+ */
+class RelayHandler implements Dispatcher.DispatchHandler, Relay {
+  private abortUpstream: ((err?: Error) => void) | null = null;
+  private resumeUpstream: (() => void) | null = null;
   private status = 0;
   private bytes = 0;
   private finished = false;
+  private gone = false;
 
-  constructor(private readonly call: ForwardRequest) {
-    call.res.once('close', () => {
-      // the client went away: stop reading from the upstream
-      if (!this.finished) this.controller?.abort(new ClientGoneError());
-    });
+  constructor(private readonly call: ForwardRequest) {}
+
+  clientGone(): void {
+    this.gone = true;
+    // the client went away: stop reading from the upstream
+    if (!this.finished) this.abortUpstream?.(new ClientGoneError());
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.call.res.destroyed) controller.abort(new ClientGoneError());
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.gone || this.call.res.destroyed) abort(new ClientGoneError());
   }
 
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-    statusMessage?: string,
-  ): void {
-    if (statusCode < 200) return; // 1xx informational responses are not relayed
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true; // 1xx informational responses are not relayed
     this.status = statusCode;
-    const out: OutgoingHttpHeaders = {};
-    const listed = connectionListed(headers.connection);
-    for (const name in headers) {
-      if (hopByHopHeaders.has(name) || (listed.length > 0 && listed.includes(name))) continue;
-      out[name] = headers[name];
-    }
+    this.resumeUpstream = resume;
     const extra = this.call.responseHeaders;
-    for (const name in extra) out[name] = extra[name];
+    const out: string[] = [];
+    let listed: string[] | null = null;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toString('latin1').toLowerCase();
+      if (name === 'connection') {
+        const value = raw[i + 1]!.toString('latin1');
+        if (!listsNothing(value)) listed = [...(listed ?? []), ...connectionListed(value)];
+        continue;
+      }
+      if (hopByHopHeaders.has(name) || extra[name] !== undefined) continue;
+      out.push(name, raw[i + 1]!.toString('latin1'));
+    }
+    if (listed !== null) {
+      const drop = listed;
+      for (let i = out.length - 2; i >= 0; i -= 2) if (drop.includes(out[i]!)) out.splice(i, 2);
+    }
+    for (const name in extra) {
+      const value = extra[name];
+      if (value === undefined) continue;
+      if (Array.isArray(value)) for (const v of value) out.push(name, v);
+      else out.push(name, String(value));
+    }
     const res = this.call.res;
-    if (statusMessage) res.writeHead(statusCode, statusMessage, out);
+    if (statusText) res.writeHead(statusCode, statusText, out);
     else res.writeHead(statusCode, out);
-    res.on('drain', () => controller.resume());
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
     this.bytes += chunk.length;
-    if (!this.call.res.write(chunk)) controller.pause();
+    if (this.call.res.write(chunk)) return true;
+    if (this.resumeUpstream !== null) {
+      this.call.res.once('drain', this.resumeUpstream);
+    }
+    return false;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     this.finished = true;
     this.call.res.end();
     this.call.onEnd(this.status, this.bytes, null);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onError(error: Error): void {
     this.finished = true;
     const failure = error instanceof ClientGoneError ? 'aborted' : classify(error);
     const res = this.call.res;
@@ -144,7 +181,8 @@ export class UpstreamProxy {
 
   constructor(private readonly options: ProxyOptions) {}
 
-  forward(call: ForwardRequest): void {
+  /** Sends the call upstream; the returned relay must be told if the client leaves (`res` 'close'). */
+  forward(call: ForwardRequest): Relay {
     let pool = this.pools.get(call.origin);
     if (!pool) {
       pool = new Pool(call.origin, {
@@ -157,6 +195,7 @@ export class UpstreamProxy {
       });
       this.pools.set(call.origin, pool);
     }
+    const relay = new RelayHandler(call);
     pool.dispatch(
       {
         path: call.path,
@@ -166,8 +205,9 @@ export class UpstreamProxy {
         // requests with bodies are not retried on another connection; GET and HEAD are idempotent
         idempotent: call.method === 'GET' || call.method === 'HEAD',
       },
-      new RelayHandler(call),
+      relay,
     );
+    return relay;
   }
 
   /** Closes pools of origins no longer in any service (after a snapshot reload); in-flight requests finish. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { AppAccess } from './credential-cache.js';
 import type { MetricDelta } from './mapping-rules.js';
+import type { Relay } from './proxy.js';
 import type { CompiledPlan, CompiledService, Snapshot } from './snapshot.js';
 
 /**
@@ -33,6 +34,8 @@ export class RequestContext {
   authorized = false;
   /** The code of the denial, when the gateway answered itself. */
   denial: string | null = null;
+  /** The upstream call once the request went to the proxy. */
+  relay: Relay | null = null;
   /** Parsed query string, on demand. */
   private params: URLSearchParams | null = null;
 
