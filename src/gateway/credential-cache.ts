@@ -3,6 +3,7 @@
  * full load and a hot key costs no database work. Unknown keys are cached too (negative caching), so a client
  * retrying a bad key does not reach the database each time. The change feed evicts entries (see change-feed.ts).
  */
+import { hashSecret } from '../kernel/index.js';
 import { type IpAllowlist, compileAllowlist } from './ip-allowlist.js';
 import { type ApplicationRow, findApplicationByAppId, findUserKey } from './snapshot.store.js';
 import type { Executor } from '../store/index.js';
@@ -90,7 +91,12 @@ export interface CredentialCacheOptions {
   capacity?: number;
   /** Unknown credentials remembered. Default 20,000. */
   negativeCapacity?: number;
+  /** Recently presented keys whose SHA-256 is remembered. Default 10,000. */
+  hashCapacity?: number;
 }
+
+/** Keys longer than this are hashed every time rather than remembered (real keys are ~36 characters). */
+const MAX_REMEMBERED_KEY_LENGTH = 128;
 
 export interface CredentialCacheStats {
   size: number;
@@ -113,6 +119,9 @@ export class CredentialCache {
   private readonly byApplication = new Map<string, Set<string>>();
   private readonly byAccount = new Map<string, Set<string>>();
   private readonly inFlight = new Map<string, Promise<Entry | null>>();
+  /** Presented key → its SHA-256 (a pure function of the key, so nothing here can go stale on a revoke). */
+  private readonly hashes = new Map<string, string>();
+  private readonly hashCapacity: number;
   private generation = 0;
   private hits = 0;
   private misses = 0;
@@ -121,6 +130,26 @@ export class CredentialCache {
     this.source = options.source;
     this.capacity = options.capacity ?? 200_000;
     this.negativeCapacity = options.negativeCapacity ?? 20_000;
+    this.hashCapacity = options.hashCapacity ?? 10_000;
+  }
+
+  /**
+   * The stored form (SHA-256, as `hashSecret`) of a presented key, remembered for recently seen keys so a hot key
+   * is not hashed on every call. Only the hash is remembered here; what the key grants is still looked up by
+   * hash below, so revocations and evictions apply exactly as before. Oldest first out when full.
+   */
+  hashOf(secret: string): string {
+    let hash = this.hashes.get(secret);
+    if (hash !== undefined) return hash;
+    hash = hashSecret(secret);
+    if (secret.length <= MAX_REMEMBERED_KEY_LENGTH) {
+      if (this.hashes.size >= this.hashCapacity) {
+        const oldest = this.hashes.keys().next().value;
+        if (oldest !== undefined) this.hashes.delete(oldest);
+      }
+      this.hashes.set(secret, hash);
+    }
+    return hash;
   }
 
   /** A user key by hash: the entry, `null` when unknown, or a promise of either on a miss. */
@@ -222,6 +251,7 @@ export class CredentialCache {
     this.negative.clear();
     this.byApplication.clear();
     this.byAccount.clear();
+    this.hashes.clear();
   }
 
   stats(): CredentialCacheStats {

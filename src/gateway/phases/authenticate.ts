@@ -1,4 +1,3 @@
-import { hashSecret } from '../../kernel/index.js';
 import type { AppIdEntry, CredentialCache, UserKeyEntry } from '../credential-cache.js';
 import type { ChangeFeedEntry } from '../../events/index.js';
 import { type Denial, type DenialCode, deny } from '../denials.js';
@@ -89,7 +88,7 @@ export function authenticate(
     case 'user_key': {
       const key = credential(ctx, service, service.userKeyHeader, service.userKeyName);
       if (key === null) return deny('credentials_missing');
-      const found = deps.cache.userKey(hashSecret(key));
+      const found = deps.cache.userKey(deps.cache.hashOf(key));
       return found instanceof Promise
         ? found.then((entry) => fromUserKey(ctx, service, entry))
         : fromUserKey(ctx, service, found);
@@ -98,7 +97,7 @@ export function authenticate(
       const appId = credential(ctx, service, service.appIdHeader, service.appIdName);
       const appKey = credential(ctx, service, service.appKeyHeader, service.appKeyName);
       if (appId === null || appKey === null) return deny('credentials_missing');
-      const keyHash = hashSecret(appKey);
+      const keyHash = deps.cache.hashOf(appKey);
       const found = deps.cache.appId(appId);
       return found instanceof Promise
         ? found.then((entry) => fromAppId(ctx, service, entry, keyHash))
