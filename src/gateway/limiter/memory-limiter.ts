@@ -16,11 +16,17 @@ export class MemoryLimiter implements Limiter {
 
   consume(checks: readonly CounterCheck[], options: Pick<ConsumeOptions, 'now'>): LimiterOutcome {
     this.sweep(options.now);
-    const used: number[] = new Array(checks.length);
+    const n = checks.length;
+    const used: number[] = new Array(n);
+    // each counter is looked up once: the check pass remembers what it found for the counting pass
+    const found: (Counter | string)[] = new Array(n);
     let exceeded: number[] | undefined;
-    for (let i = 0; i < checks.length; i++) {
+    for (let i = 0; i < n; i++) {
       const c = checks[i]!;
-      const current = this.counters.get(counterId(c))?.count ?? 0;
+      const id = counterId(c);
+      const counter = this.counters.get(id);
+      found[i] = counter ?? id;
+      const current = counter === undefined ? 0 : counter.count;
       used[i] = current;
       if (current + c.delta > c.limit) {
         exceeded ??= [];
@@ -28,13 +34,16 @@ export class MemoryLimiter implements Limiter {
       }
     }
     if (exceeded) return { kind: 'exceeded', used, exceeded };
-    for (let i = 0; i < checks.length; i++) {
+    for (let i = 0; i < n; i++) {
       const c = checks[i]!;
-      const id = counterId(c);
-      const counter = this.counters.get(id);
-      if (counter) counter.count += c.delta;
-      else this.counters.set(id, { count: c.delta, end: c.windowEnd });
-      used[i] = (used[i] ?? 0) + c.delta;
+      const counter = found[i]!;
+      if (typeof counter === 'string') {
+        // new counter (or one named twice by this request, created by its first mention)
+        const again = this.counters.get(counter);
+        if (again) again.count += c.delta;
+        else this.counters.set(counter, { count: c.delta, end: c.windowEnd });
+      } else counter.count += c.delta;
+      used[i] = used[i]! + c.delta;
     }
     return { kind: 'allowed', used };
   }

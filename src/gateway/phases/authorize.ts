@@ -159,12 +159,21 @@ function secondsUntil(end: number, now: number): number | null {
  * `"hits-minute";q=100;w=60`. Eternity limits have no window, so no `w`.
  */
 function policyHeader(planned: PlannedCheck[]): string {
-  let out = '';
-  for (const { limit, check } of planned) {
-    const w = periodSeconds(limit.period, { start: check.windowStart, end: check.windowEnd });
-    out += `${out === '' ? '' : ', '}"${limit.policyName}";q=${limit.value}${w === null ? '' : `;w=${w}`}`;
-  }
+  let out = policyItem(planned[0]!);
+  for (let i = 1; i < planned.length; i++) out += `, ${policyItem(planned[i]!)}`;
   return out;
+}
+
+/** Each limit's `RateLimit-Policy` item, built once per window (a month's `w` depends on the month). */
+const policyItems = new WeakMap<CompiledLimit, { windowStart: number; text: string }>();
+
+function policyItem({ limit, check }: PlannedCheck): string {
+  const cached = policyItems.get(limit);
+  if (cached !== undefined && cached.windowStart === check.windowStart) return cached.text;
+  const w = periodSeconds(limit.period, { start: check.windowStart, end: check.windowEnd });
+  const text = `"${limit.policyName}";q=${limit.value}${w === null ? '' : `;w=${w}`}`;
+  policyItems.set(limit, { windowStart: check.windowStart, text });
+  return text;
 }
 
 /** `RateLimit` of the draft: the remaining quota `r` and seconds to reset `t` of one policy. */
