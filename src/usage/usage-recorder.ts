@@ -55,15 +55,97 @@ export interface UsageRecorderStats {
   failingSince: number | null;
 }
 
+/** Nested maps, one level per key column: lookups on the strings the gateway already holds, no key building. */
+type Level<K, V> = Map<K, V>;
+
 interface Batch {
-  metrics: Map<string, UsageMetricCountTable>;
-  calls: Map<string, UsageCallTable>;
+  /** Minute rows in the order they appeared. */
+  metricRows: UsageMetricCountTable[];
+  callRows: UsageCallTable[];
+  /** bucket → application → metric → row */
+  metrics: Level<string, Level<string, Level<string, UsageMetricCountTable>>>;
+  /** bucket → service → application → end user → client IP → status → row */
+  calls: Level<
+    string,
+    Level<string, Level<string, Level<string, Level<string, Level<number, UsageCallTable>>>>>
+  >;
   records: number;
   oldestAt: number | null;
 }
 
 function emptyBatch(): Batch {
-  return { metrics: new Map(), calls: new Map(), records: 0, oldestAt: null };
+  return { metricRows: [], callRows: [], metrics: new Map(), calls: new Map(), records: 0, oldestAt: null };
+}
+
+/** The map under `key`, made empty when new. */
+function sub<K, K2, V>(map: Map<K, Map<K2, V>>, key: K): Map<K2, V> {
+  let next = map.get(key);
+  if (next === undefined) {
+    next = new Map();
+    map.set(key, next);
+  }
+  return next;
+}
+
+/** The minute row of (bucket, application, metric), made with a zero value when new. */
+function metricRow(
+  b: Batch,
+  bucket: string,
+  serviceId: string,
+  applicationId: string,
+  accountId: string,
+  metricId: string,
+): UsageMetricCountTable {
+  const byMetric = sub(sub(b.metrics, bucket), applicationId);
+  let row = byMetric.get(metricId);
+  if (row === undefined) {
+    row = {
+      granularity: 'minute',
+      bucket,
+      service_id: serviceId,
+      application_id: applicationId,
+      account_id: accountId,
+      metric_id: metricId,
+      value: 0,
+    };
+    byMetric.set(metricId, row);
+    b.metricRows.push(row);
+  }
+  return row;
+}
+
+/** The calls row of (bucket, service, application, end user, client IP, status), zero when new. */
+function callRow(
+  b: Batch,
+  bucket: string,
+  serviceId: string,
+  applicationId: string,
+  accountId: string,
+  endUser: string,
+  clientIp: string,
+  status: number,
+): UsageCallTable {
+  const byStatus = sub(sub(sub(sub(sub(b.calls, bucket), serviceId), applicationId), endUser), clientIp);
+  let row = byStatus.get(status);
+  if (row === undefined) {
+    row = {
+      bucket,
+      service_id: serviceId,
+      application_id: applicationId,
+      account_id: accountId,
+      end_user: endUser,
+      client_ip: clientIp,
+      status,
+      calls: 0,
+      latency_ms_sum: 0,
+      latency_ms_max: 0,
+      bytes_in: 0,
+      bytes_out: 0,
+    };
+    byStatus.set(status, row);
+    b.callRows.push(row);
+  }
+  return row;
 }
 
 const MINUTE = 60_000;
@@ -102,45 +184,23 @@ export class UsageRecorder implements UsageSink {
     const applicationId = r.applicationId ?? '';
     const accountId = r.accountId ?? '';
     for (const m of r.metrics) {
-      const key = `${bucket}|${applicationId}|${m.metricId}`;
-      const row = b.metrics.get(key);
-      if (row) row.value += m.delta;
-      else
-        b.metrics.set(key, {
-          granularity: 'minute',
-          bucket,
-          service_id: serviceId,
-          application_id: applicationId,
-          account_id: accountId,
-          metric_id: m.metricId,
-          value: m.delta,
-        });
+      metricRow(b, bucket, serviceId, applicationId, accountId, m.metricId).value += m.delta;
     }
-    const endUser = r.endUser ?? '';
-    const callKey = `${bucket}|${serviceId}|${applicationId}|${endUser}|${r.clientIp}|${r.status}`;
-    const call = b.calls.get(callKey);
-    if (call) {
-      call.calls++;
-      call.latency_ms_sum += r.latencyMs;
-      if (r.latencyMs > call.latency_ms_max) call.latency_ms_max = r.latencyMs;
-      call.bytes_in += r.bytesIn;
-      call.bytes_out += r.bytesOut;
-    } else {
-      b.calls.set(callKey, {
-        bucket,
-        service_id: serviceId,
-        application_id: applicationId,
-        account_id: accountId,
-        end_user: endUser,
-        client_ip: r.clientIp,
-        status: r.status,
-        calls: 1,
-        latency_ms_sum: r.latencyMs,
-        latency_ms_max: r.latencyMs,
-        bytes_in: r.bytesIn,
-        bytes_out: r.bytesOut,
-      });
-    }
+    const call = callRow(
+      b,
+      bucket,
+      serviceId,
+      applicationId,
+      accountId,
+      r.endUser ?? '',
+      r.clientIp,
+      r.status,
+    );
+    if (call.calls === 0 || r.latencyMs > call.latency_ms_max) call.latency_ms_max = r.latencyMs;
+    call.calls++;
+    call.latency_ms_sum += r.latencyMs;
+    call.bytes_in += r.bytesIn;
+    call.bytes_out += r.bytesOut;
   }
 
   /** Writes what is summed so far. A failure is logged, counted in `stats()`, and the sums kept for the next try. */
@@ -157,7 +217,7 @@ export class UsageRecorder implements UsageSink {
     if (batch.records === 0) return;
     this.current = emptyBatch();
     try {
-      await addUsage(this.options.db, withRollups(batch.metrics), [...batch.calls.values()]);
+      await addUsage(this.options.db, withRollups(batch.metricRows), batch.callRows);
       this.flushes++;
       if (this.failingSince !== null) {
         this.options.logger?.info({ records: batch.records }, 'usage: flushing again after failures');
@@ -182,22 +242,27 @@ export class UsageRecorder implements UsageSink {
   /** Puts a failed batch back in front of what arrived since. */
   private restore(batch: Batch): void {
     const now = this.current;
-    for (const [key, row] of now.metrics) {
-      const old = batch.metrics.get(key);
-      if (old) old.value += row.value;
-      else batch.metrics.set(key, row);
+    for (const row of now.metricRows) {
+      metricRow(batch, row.bucket, row.service_id, row.application_id, row.account_id, row.metric_id).value +=
+        row.value;
     }
-    for (const [key, row] of now.calls) {
-      const old = batch.calls.get(key);
-      if (old) {
-        old.calls += row.calls;
-        old.latency_ms_sum += row.latency_ms_sum;
-        old.latency_ms_max = Math.max(old.latency_ms_max, row.latency_ms_max);
-        old.bytes_in += row.bytes_in;
-        old.bytes_out += row.bytes_out;
-      } else {
-        batch.calls.set(key, row);
-      }
+    for (const row of now.callRows) {
+      const old = callRow(
+        batch,
+        row.bucket,
+        row.service_id,
+        row.application_id,
+        row.account_id,
+        row.end_user,
+        row.client_ip,
+        row.status,
+      );
+      old.latency_ms_max =
+        old.calls === 0 ? row.latency_ms_max : Math.max(old.latency_ms_max, row.latency_ms_max);
+      old.calls += row.calls;
+      old.latency_ms_sum += row.latency_ms_sum;
+      old.bytes_in += row.bytes_in;
+      old.bytes_out += row.bytes_out;
     }
     batch.records += now.records;
     batch.oldestAt = batch.oldestAt ?? now.oldestAt;
@@ -224,10 +289,10 @@ export class UsageRecorder implements UsageSink {
 }
 
 /** Minute rows plus their hour and day sums, so charts over long ranges read few rows. */
-function withRollups(minutes: Map<string, UsageMetricCountTable>): UsageMetricCountTable[] {
-  const out = [...minutes.values()];
+function withRollups(minutes: readonly UsageMetricCountTable[]): UsageMetricCountTable[] {
+  const out = [...minutes];
   const rollups = new Map<string, UsageMetricCountTable>();
-  for (const row of minutes.values()) {
+  for (const row of minutes) {
     for (const [granularity, bucket] of [
       ['hour', `${row.bucket.slice(0, 13)}:00:00.000Z`],
       ['day', `${row.bucket.slice(0, 10)}T00:00:00.000Z`],
