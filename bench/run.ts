@@ -2,12 +2,18 @@
  * The gateway benchmark (issue 3): an upstream, nginx as a one-worker reverse proxy, a bare Node proxy and the
  * Trellis gateway with the full chain, each loaded by wrk with the same settings, side by side in one run.
  *
- *   npm run bench                     # 10 s per measurement
- *   npm run bench -- --seconds 5 --connections 64 --no-write
+ *   npm run bench                     # 10 s per measurement, 3 interleaved rounds
+ *   npm run bench -- --seconds 5 --connections 64 --rounds 3 --no-write
  *
- * Pinning (2-core machine): wrk and the upstream share CPU 0; the proxy under test has CPU 1 to itself
- * (the two-worker run gets both CPUs, which it then shares with wrk and the upstream).
- * Results go to docs/benchmarks.md unless --no-write.
+ * Pinning (2-core machine): wrk and the upstream share CPU 0; every proxy under test (nginx, the bare Node proxy,
+ * each Trellis gateway) runs on CPU 1, the same for every compared row. The two-worker gateway floats over CPUs
+ * 0-1, which it then shares with wrk and the upstream. The one-connection latency rows are measured twice: with
+ * everything on CPU 0 (one request in flight needs no second CPU, and the figure is then the proxy's own work) and
+ * with the usual placement (where each request crosses between the vCPUs four times).
+ *
+ * The machine is shared and noisy, so the compared rows run interleaved (A, B, C, A, B, C, …) for --rounds rounds,
+ * each after its process was warmed up; tables give the median and the range, ratios the median of the per-round
+ * ratios. Results go to docs/benchmarks.md unless --no-write (the hand-written notes after NOTES_MARK are kept).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,18 +26,24 @@ import { BENCH_KEY_HEADER, BENCH_PREFIX, benchKey } from './seed.store.js';
 interface Args {
   seconds: number;
   connections: number;
+  rounds: number;
   write: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seconds: 10, connections: 64, write: true };
+  const args: Args = { seconds: 10, connections: 64, rounds: 3, write: true };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--seconds') args.seconds = Number(argv[++i]);
     else if (argv[i] === '--connections') args.connections = Number(argv[++i]);
+    else if (argv[i] === '--rounds') args.rounds = Math.max(1, Math.min(20, Number(argv[++i]) || 1));
     else if (argv[i] === '--no-write') args.write = false;
   }
   return args;
 }
+
+/** Everything after this line of docs/benchmarks.md is written by hand and kept when the tables are rewritten. */
+const NOTES_MARK = '<!-- notes: kept by bench/run.ts -->';
+const WARMUP_SECONDS = 5;
 
 const args = parseArgs(process.argv.slice(2));
 const WORK = '/tmp/trellis-bench';
@@ -133,9 +145,17 @@ function toMicros(text: string): number {
 
 function wrk(
   url: string,
-  options: { connections: number; seconds: number; header?: string; script?: string },
+  options: { connections: number; seconds: number; header?: string; script?: string; cpu?: string },
 ): WrkResult {
-  const cmd = ['-c', '0', 'wrk', '-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency'];
+  const cmd = [
+    '-c',
+    options.cpu ?? '0',
+    'wrk',
+    '-t1',
+    `-c${options.connections}`,
+    `-d${options.seconds}s`,
+    '--latency',
+  ];
   if (options.header) cmd.push('-H', options.header);
   if (options.script) cmd.push('-s', options.script);
   cmd.push(url);
@@ -149,15 +169,54 @@ function wrk(
   return { rps, p50us: toMicros(p50), p99us: toMicros(p99), non2xx, errors };
 }
 
-/** Warms up, then measures. */
-function measure(
-  url: string,
-  options: { connections?: number; header?: string; script?: string } = {},
-): WrkResult {
-  const connections = options.connections ?? args.connections;
-  // 5 s: enough for V8 to optimize the hot path and for pools to fill
-  wrk(url, { ...options, connections, seconds: 5 });
-  return wrk(url, { ...options, connections, seconds: args.seconds });
+/** A target under load: a URL and how wrk calls it. */
+interface Target {
+  url: string;
+  connections?: number;
+  header?: string;
+  script?: string;
+  cpu?: string;
+}
+
+const wrkOptions = (t: Target, seconds: number) => ({
+  connections: t.connections ?? args.connections,
+  seconds,
+  header: t.header,
+  script: t.script,
+  cpu: t.cpu,
+});
+
+/** Warms every target up (V8 optimizes the hot path, pools fill), then measures them interleaved, round by round. */
+function measureInterleaved(targets: Target[]): WrkResult[][] {
+  for (const t of targets) wrk(t.url, wrkOptions(t, WARMUP_SECONDS));
+  const results: WrkResult[][] = targets.map(() => []);
+  for (let round = 0; round < args.rounds; round++)
+    for (let i = 0; i < targets.length; i++)
+      results[i]!.push(wrk(targets[i]!.url, wrkOptions(targets[i]!, args.seconds)));
+  return results;
+}
+
+function median(values: number[]): number {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** A row of the table: the median of its rounds, with the range of req/s. */
+interface Row {
+  name: string;
+  runs: WrkResult[];
+  note?: string;
+}
+
+const rpsOf = (runs: WrkResult[]) => median(runs.map((r) => r.rps));
+const p50Of = (runs: WrkResult[]) => median(runs.map((r) => r.p50us));
+
+/** Per-round ratios a[i] / b[i] (the rounds ran next to each other in time) and their median. */
+function ratios(a: WrkResult[], b: WrkResult[], of: (r: WrkResult) => number = (r) => r.rps) {
+  const each = a.map((r, i) => (b[i] && of(b[i]!) > 0 ? of(r) / of(b[i]!) : Number.NaN));
+  return { each, median: median(each) };
 }
 
 function rssMb(pids: number[]): number {
@@ -204,7 +263,8 @@ async function gateway(options: {
       JSON.stringify({
         port,
         upstream: options.upstream,
-        db: join(WORK, `creds-${options.credentials}.db`),
+        // strict keeps its own copy: the seed writes the service's limiter mode, and gateways run side by side
+        db: join(WORK, `creds-${options.credentials}${options.limiter === 'strict' ? '-strict' : ''}.db`),
         credentials: options.credentials,
         limiter: options.limiter,
         workers: options.workers ?? 1,
@@ -218,7 +278,14 @@ async function gateway(options: {
 
 const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const us = (n: number) => (Number.isFinite(n) ? `${Math.round(n)} µs` : 'n/a');
-const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'n/a');
+const two = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
+const range = (values: number[], f: (n: number) => string) =>
+  values.length > 1 ? `${f(Math.min(...values))}–${f(Math.max(...values))}` : '';
+
+/** Moves a running process and all its threads to other CPUs (the one-connection rows). */
+function repin(pids: number[], cpu: string): void {
+  for (const pid of pids) spawnSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' });
+}
 
 async function main(): Promise<void> {
   const missing = ['nginx', 'wrk', 'taskset', 'redis-cli'].filter((t) => !has(t));
@@ -235,11 +302,12 @@ async function main(): Promise<void> {
     console.error('bench: nginx is missing (apt-get install -y nginx); its rows are skipped.');
   if (!redis) console.error('bench: no Redis on 127.0.0.1:6379; the Redis rows are skipped.');
 
-  const rows: { name: string; r: WrkResult; note?: string }[] = [];
-  const log = (name: string, r: WrkResult, note?: string) => {
-    rows.push({ name, r, note });
+  const rows: Row[] = [];
+  const log = (name: string, runs: WrkResult[], note?: string) => {
+    rows.push({ name, runs, note });
+    const bad = runs.reduce((s, r) => s + r.non2xx + r.errors, 0);
     console.log(
-      `${name.padEnd(44)} ${fmt(r.rps).padStart(8)} req/s  p50 ${us(r.p50us).padStart(9)}  p99 ${us(r.p99us).padStart(9)}${r.non2xx || r.errors ? `  non-2xx ${r.non2xx} errors ${r.errors}` : ''}${note ? `  ${note}` : ''}`,
+      `${name.padEnd(52)} ${fmt(rpsOf(runs)).padStart(8)} req/s  p50 ${us(p50Of(runs)).padStart(9)}  p99 ${us(median(runs.map((r) => r.p99us))).padStart(9)}  [${runs.map((r) => fmt(r.rps)).join(', ')}]${bad ? `  non-2xx/errors ${bad}` : ''}${note ? `  ${note}` : ''}`,
     );
   };
 
@@ -264,13 +332,13 @@ async function main(): Promise<void> {
   const upstream = `http://127.0.0.1:${upstreamPort}`;
   const header = `${BENCH_KEY_HEADER}: ${benchKey(0)}`;
   console.log(
-    `wrk -t1 -c${args.connections} -d${args.seconds}s (after a 5 s warm-up); wrk + upstream on CPU 0, proxy on CPU 1\n`,
+    `wrk -t1 -c${args.connections} -d${args.seconds}s, ${args.rounds} interleaved rounds after a ${WARMUP_SECONDS} s warm-up each; wrk + upstream on CPU 0, proxies on CPU 1\n`,
   );
 
-  const direct = measure(`${upstream}${BENCH_PREFIX}/items`);
-  log('upstream direct (reference)', direct);
+  const [direct] = measureInterleaved([{ url: `${upstream}${BENCH_PREFIX}/items` }]);
+  log('upstream direct (reference)', direct!);
 
-  let nginxResult: WrkResult | null = null;
+  let nginxRuns: WrkResult[] | null = null;
   if (!missing.includes('nginx')) {
     const port = await freePort();
     const nginx = await startNginx(
@@ -282,139 +350,196 @@ async function main(): Promise<void> {
       ),
       port,
     );
-    nginxResult = measure(`http://127.0.0.1:${port}${BENCH_PREFIX}/items`);
-    log('nginx reverse proxy, 1 worker', nginxResult);
+    nginxRuns = measureInterleaved([{ url: `http://127.0.0.1:${port}${BENCH_PREFIX}/items` }])[0]!;
+    log('nginx reverse proxy, 1 worker', nginxRuns);
     await stop(nginx);
   }
 
+  // every process of the compared rows runs for the whole time; only the one under load does any work
   const barePort = await freePort();
   const bare = await startPinned('1', [...node, 'bench/bare-proxy.ts', String(barePort), upstream]);
   const bareUrl = `http://127.0.0.1:${barePort}${BENCH_PREFIX}/items`;
-  const bareResult = measure(bareUrl);
-  log('bare Node proxy (node:http + undici)', bareResult);
-
   const mem = await gateway({ upstream, credentials: 1000, limiter: 'memory' });
-  const memResult = measure(mem.url, { header });
-  log('Trellis full chain, in-memory counters', memResult);
-  const oneConnBare = measure(bareUrl, { connections: 1 });
-  const oneConnGateway = measure(mem.url, { connections: 1, header });
-  const oneConnDirect = measure(`${upstream}${BENCH_PREFIX}/items`, { connections: 1 });
-  log('1 connection: upstream direct', oneConnDirect);
-  log('1 connection: bare Node proxy', oneConnBare);
-  log('1 connection: Trellis full chain', oneConnGateway);
+  const b = redis ? await gateway({ upstream, credentials: 1000, limiter: 'batched' }) : null;
+  const s = redis ? await gateway({ upstream, credentials: 1000, limiter: 'strict' }) : null;
+  const w = redis
+    ? await gateway({ upstream, credentials: 1000, limiter: 'batched', workers: 2, cpu: '0,1' })
+    : null;
+
+  // full chain vs bare proxy, and the Redis modes and the second worker against in-memory / one worker
+  const mainTargets: Target[] = [{ url: bareUrl }, { url: mem.url, header }];
+  if (b && s && w) mainTargets.push({ url: b.url, header }, { url: s.url, header }, { url: w.url, header });
+  const [bareRuns, memRuns, batchedRuns, strictRuns, twoRuns] = measureInterleaved(mainTargets);
+  log('bare Node proxy (node:http + undici)', bareRuns!);
+  log('Trellis full chain, in-memory counters', memRuns!);
+  if (batchedRuns && strictRuns && twoRuns) {
+    log('Trellis, Redis batched', batchedRuns);
+    log('Trellis, Redis strict', strictRuns);
+    log('Trellis, 2 workers (Redis batched, CPUs 0-1)', twoRuns);
+  }
+  await Promise.all([b, s, w].map((g) => (g ? stop(g.child) : Promise.resolve())));
+
+  // one connection in flight, usual placement (proxy on CPU 1: four hops between the vCPUs per request)
+  const oneConn = (t: Target): Target => ({ ...t, connections: 1 });
+  const [crossDirect, crossBare, crossGateway] = measureInterleaved([
+    oneConn({ url: `${upstream}${BENCH_PREFIX}/items` }),
+    oneConn({ url: bareUrl }),
+    oneConn({ url: mem.url, header }),
+  ]);
+  // one connection in flight, everything on CPU 0: no cross-CPU wake-ups, the proxy's own latency
+  repin([...bare.pids, ...mem.pids], '0');
+  const [sameDirect, sameBare, sameGateway] = measureInterleaved([
+    oneConn({ url: `${upstream}${BENCH_PREFIX}/items` }),
+    oneConn({ url: bareUrl }),
+    oneConn({ url: mem.url, header }),
+  ]);
+  repin([...bare.pids, ...mem.pids], '1');
+  log('1 connection, all on CPU 0: upstream direct', sameDirect!);
+  log('1 connection, all on CPU 0: bare Node proxy', sameBare!);
+  log('1 connection, all on CPU 0: Trellis full chain', sameGateway!);
+  log('1 connection, proxy on CPU 1: upstream direct', crossDirect!);
+  log('1 connection, proxy on CPU 1: bare Node proxy', crossBare!);
+  log('1 connection, proxy on CPU 1: Trellis full chain', crossGateway!);
+  await stop(bare.child);
+
+  console.log('\nseeding / opening the 1,000,000-credential database (first run takes a while)…');
+  const million = await gateway({ upstream, credentials: 1_000_000, limiter: 'memory' });
   const keys1k = keyScript(
     'keys-1k',
     Array.from({ length: 1000 }, (_, i) => benchKey(i)),
   );
-  const creds1k = measure(mem.url, { script: keys1k });
+  const sample = Array.from({ length: 1000 }, (_, i) => benchKey((i * 997_331) % 1_000_000));
+  const [creds1k, creds1m] = measureInterleaved([
+    { url: mem.url, script: keys1k },
+    { url: million.url, script: keyScript('keys-1m', sample) },
+  ]);
   const rss1k = rssMb(mem.pids);
-  log('1,000 credentials (1,000 keys in rotation)', creds1k, `RSS ${rss1k} MB`);
+  const rss1m = rssMb(million.pids);
+  log('1,000 credentials (1,000 keys in rotation)', creds1k!, `RSS ${rss1k} MB`);
+  log('1,000,000 credentials (1,000 keys in rotation)', creds1m!, `RSS ${rss1m} MB`);
+  await stop(million.child);
   await stop(mem.child);
 
-  let batched: WrkResult | null = null;
-  let strict: WrkResult | null = null;
-  let twoWorkers: WrkResult | null = null;
-  if (redis) {
-    const b = await gateway({ upstream, credentials: 1000, limiter: 'batched' });
-    batched = measure(b.url, { header });
-    log('Trellis, Redis batched', batched);
-    await stop(b.child);
-    const s = await gateway({ upstream, credentials: 1000, limiter: 'strict' });
-    strict = measure(s.url, { header });
-    log('Trellis, Redis strict', strict);
-    await stop(s.child);
-    const w = await gateway({ upstream, credentials: 1000, limiter: 'batched', workers: 2, cpu: '0,1' });
-    twoWorkers = measure(w.url, { header });
-    log('Trellis, 2 workers (Redis batched, CPUs 0-1)', twoWorkers);
-    await stop(w.child);
-  }
-
-  console.log('\nseeding / opening the 1,000,000-credential database (first run takes a while)…');
-  const million = await gateway({ upstream, credentials: 1_000_000, limiter: 'memory' });
-  const sample = Array.from({ length: 1000 }, (_, i) => benchKey((i * 997_331) % 1_000_000));
-  const creds1m = measure(million.url, { script: keyScript('keys-1m', sample) });
-  const rss1m = rssMb(million.pids);
-  log('1,000,000 credentials (1,000 keys in rotation)', creds1m, `RSS ${rss1m} MB`);
-  await stop(million.child);
-  await stop(bare.child);
-
-  const addedP50 = oneConnGateway.p50us - oneConnDirect.p50us;
-  const targets: [string, string, string, boolean | null][] = [
+  const fullChain = ratios(memRuns!, bareRuns!);
+  const batchedRatio = batchedRuns ? ratios(batchedRuns, memRuns!) : null;
+  const strictRatio = strictRuns ? ratios(strictRuns, memRuns!) : null;
+  const workersRatio = twoRuns && batchedRuns ? ratios(twoRuns, batchedRuns) : null;
+  const addedSame = p50Of(sameGateway!) - p50Of(sameDirect!);
+  const addedCross = p50Of(crossGateway!) - p50Of(crossDirect!);
+  const credsRatio = ratios(creds1m!, creds1k!);
+  type Target3 = [string, string, string, string, boolean | null];
+  const targets: Target3[] = [
     [
       'full chain / bare Node proxy',
       '≥ 0.90',
-      ratio(memResult.rps, bareResult.rps),
-      memResult.rps >= 0.9 * bareResult.rps,
+      two(fullChain.median),
+      range(fullChain.each, two),
+      fullChain.median >= 0.9,
     ],
     [
       'Redis batched / in-memory',
       '≥ 0.90',
-      batched ? ratio(batched.rps, memResult.rps) : 'n/a',
-      batched ? batched.rps >= 0.9 * memResult.rps : null,
+      batchedRatio ? two(batchedRatio.median) : 'n/a',
+      batchedRatio ? range(batchedRatio.each, two) : '',
+      batchedRatio ? batchedRatio.median >= 0.9 : null,
     ],
     [
       'Redis strict / in-memory',
       '≥ 0.75',
-      strict ? ratio(strict.rps, memResult.rps) : 'n/a',
-      strict ? strict.rps >= 0.75 * memResult.rps : null,
+      strictRatio ? two(strictRatio.median) : 'n/a',
+      strictRatio ? range(strictRatio.each, two) : '',
+      strictRatio ? strictRatio.median >= 0.75 : null,
     ],
     [
       '2 workers / 1 worker (batched)',
       '≥ 1.50',
-      twoWorkers && batched ? ratio(twoWorkers.rps, batched.rps) : 'n/a',
-      twoWorkers && batched ? twoWorkers.rps >= 1.5 * batched.rps : null,
+      workersRatio ? two(workersRatio.median) : 'n/a',
+      workersRatio ? range(workersRatio.each, two) : '',
+      workersRatio ? workersRatio.median >= 1.5 : null,
     ],
-    ['added p50 latency at 1 connection', '≤ 150 µs', us(addedP50), addedP50 <= 150],
+    ['added p50 latency at 1 connection (all on CPU 0)', '≤ 150 µs', us(addedSame), '', addedSame <= 150],
+    ['added p50 latency at 1 connection (proxy on CPU 1)', '≤ 150 µs', us(addedCross), '', addedCross <= 150],
     [
       '1M / 1k credentials req/s',
       '≥ 0.95',
-      ratio(creds1m.rps, creds1k.rps),
-      creds1m.rps >= 0.95 * creds1k.rps,
+      two(credsRatio.median),
+      range(credsRatio.each, two),
+      credsRatio.median >= 0.95,
     ],
   ];
-  console.log('\ntargets');
-  for (const [name, target, value, ok] of targets)
+  console.log('\ntargets (median of the per-round ratios, range in brackets)');
+  for (const [name, target, value, spread, ok] of targets)
     console.log(
-      `  ${name.padEnd(36)} ${value.padStart(8)}  target ${target.padEnd(9)} ${ok === null ? 'not measured' : ok ? 'met' : 'NOT met'}`,
+      `  ${name.padEnd(50)} ${value.padStart(8)} ${spread ? `[${spread}]` : ''}  target ${target.padEnd(9)} ${ok === null ? 'not measured' : ok ? 'met' : 'NOT met'}`,
     );
-  if (nginxResult)
-    console.log(
-      `  full chain / nginx: ${ratio(memResult.rps, nginxResult.rps)}; bare Node / nginx: ${ratio(bareResult.rps, nginxResult.rps)}`,
-    );
+  const vsNginx = nginxRuns
+    ? `full chain / nginx = ${two(rpsOf(memRuns!) / rpsOf(nginxRuns))}, bare Node proxy / nginx = ${two(rpsOf(bareRuns!) / rpsOf(nginxRuns))}`
+    : '';
+  if (vsNginx) console.log(`  ${vsNginx}`);
 
   if (args.write) {
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
+    const command = `npm run bench -- --seconds ${args.seconds} --connections ${args.connections} --rounds ${args.rounds}`;
+    let notes = '';
+    try {
+      const old = readFileSync('docs/benchmarks.md', 'utf8');
+      const at = old.indexOf(NOTES_MARK);
+      if (at !== -1) notes = old.slice(at);
+    } catch {
+      // first run
+    }
     const md = `# Gateway benchmarks
 
-Produced by \`npm run bench -- --seconds ${args.seconds} --connections ${args.connections}\` (bench/run.ts) on
-${new Date().toISOString().slice(0, 10)}: ${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GB, Node ${process.version}.
+Produced by \`${command}\` (bench/run.ts) on
+${new Date().toISOString().slice(0, 10)}: ${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GB, Node ${process.version}, load average
+before the run ${loadBefore}.
 
-Setup: wrk 1 thread, ${args.connections} connections, ${args.seconds} s per row after a 5 s warm-up, 127.0.0.1 only.
-wrk and the upstream (nginx returning a 11-byte JSON body) are pinned to CPU 0, the proxy under test to CPU 1
-(the two-worker row uses both CPUs, shared with wrk and the upstream). The Trellis rows run the full chain:
-user key in a header (SHA-256, credential cache), a mapping rule, two limits (minute, month) checked and
-counted, rate-limit headers, secret token and forwarded headers, usage recorded and flushed to SQLite every
-second. The bare Node proxy is node:http plus the gateway's own undici relay with no policy, so the first ratio
-is the cost of the policies. Redis is the host's shared redis-server (not pinned).
+Setup: wrk 1 thread, ${args.connections} connections, 127.0.0.1 only. Every process is warmed up for ${WARMUP_SECONDS} s, then the compared
+rows run **interleaved** (A, B, C, A, B, C, …) for ${args.rounds} rounds of ${args.seconds} s; a row gives the median req/s, p50 and p99 of
+its rounds and the range of req/s, a ratio is the median of the per-round ratios (rounds next to each other in time).
+Pinning: wrk and the upstream (nginx returning an 11-byte JSON body) on CPU 0; nginx-as-proxy, the bare Node proxy
+and every one-process Trellis gateway on CPU 1, the same for every compared row; the two-worker gateway floats over
+CPUs 0-1, shared with wrk and the upstream. Redis is the host's shared redis-server (not pinned). The Trellis rows
+run the full chain: user key in a header (SHA-256, credential cache), a mapping rule, two limits (minute, month)
+checked and counted, rate-limit headers, secret token and forwarded headers, usage recorded and flushed to SQLite
+every second, Prometheus metrics. The bare Node proxy is node:http plus the gateway's own undici relay with no
+policy (one pass over the request headers), so the first ratio is the cost of the policies. Both run under the
+tsx loader.
 
-| setup | req/s | p50 | p99 | note |
-| --- | ---: | ---: | ---: | --- |
-${rows.map(({ name, r, note }) => `| ${name} | ${fmt(r.rps)} | ${us(r.p50us)} | ${us(r.p99us)} | ${[note, r.non2xx || r.errors ? `non-2xx ${r.non2xx}, socket errors ${r.errors}` : ''].filter(Boolean).join('; ')} |`).join('\n')}
+| setup | req/s (median) | range | p50 | p99 | note |
+| --- | ---: | ---: | ---: | ---: | --- |
+${rows
+  .map(({ name, runs, note }) => {
+    const bad = runs.reduce((sum, r) => sum + r.non2xx + r.errors, 0);
+    return `| ${name} | ${fmt(rpsOf(runs))} | ${range(
+      runs.map((r) => r.rps),
+      fmt,
+    )} | ${us(p50Of(runs))} | ${us(median(runs.map((r) => r.p99us)))} | ${[
+      note,
+      bad ? `non-2xx or socket errors: ${bad}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ')} |`;
+  })
+  .join('\n')}
 
 ## Against the targets of issue 3
 
-| measure | result | target | |
-| --- | ---: | --- | --- |
-${targets.map(([name, target, value, ok]) => `| ${name} | ${value} | ${target} | ${ok === null ? 'not measured' : ok ? 'met' : '**not met**'} |`).join('\n')}
-${nginxResult ? `\nFor scale: full chain / nginx = ${ratio(memResult.rps, nginxResult.rps)}, bare Node proxy / nginx = ${ratio(bareResult.rps, nginxResult.rps)}.\n` : ''}
+| measure | result | per round | target | |
+| --- | ---: | ---: | --- | --- |
+${targets.map(([name, target, value, spread, ok]) => `| ${name} | ${value} | ${spread} | ${target} | ${ok === null ? 'not measured' : ok ? 'met' : '**not met**'} |`).join('\n')}
+${vsNginx ? `\nFor scale: ${vsNginx}.\n` : ''}
 Gateway memory (RSS after the run): ${rss1k} MB with 1,000 credentials, ${rss1m} MB with 1,000,000 (credentials
 are looked up on demand and cached, never loaded whole).
-`;
+
+${notes || `${NOTES_MARK}\n`}`;
     mkdirSync('docs', { recursive: true });
     writeFileSync('docs/benchmarks.md', md);
     console.log('\nwrote docs/benchmarks.md');
   }
 }
+
+const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 main()
   .catch((err: unknown) => {
