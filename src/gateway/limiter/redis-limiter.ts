@@ -4,40 +4,81 @@ import type { ConsumeOptions, CounterCheck, Limiter, LimiterFailure, LimiterOutc
 import { MemoryLimiter } from './memory-limiter.js';
 
 /**
- * Check every counter, then increment all of them, in one atomic step: Redis runs a script alone, so N
- * concurrent requests against a limit of L let exactly L through however many gateways send them.
- * KEYS: counters. ARGV: limit, delta, ttl in ms (0: never expires) for each key.
- * Returns {1, counts after} or {0, counts before, indexes (1-based) of full counters}.
+ * For each request of a batch in turn: check every counter of the request, then increment all of them — the
+ * request's check-and-increment is one atomic step, as Redis runs a script alone, so N concurrent requests
+ * against a limit of L let exactly L through however many gateways send them. The requests of one event-loop
+ * turn share one script call (one command to build, send and run instead of one per request); the outcome is the
+ * same as one script per request run back to back in arrival order. Each counter is read once per call and
+ * written once at its end (INCRBY of what the call added; the expiry set when that created the key).
+ * KEYS: every request's counters, request after request. ARGV[1]: number of requests; then per request its
+ * number of counters n, then limit, delta, ttl in ms (0: never expires) for each of its n counters.
+ * Returns one reply per request: {1, counts after} or {0, counts before, indexes (1-based) of full counters}.
  */
 const CONSUME_SCRIPT = `
-local n = #KEYS
-local used = {}
-local exceeded = {}
-for i = 1, n do
-  local current = tonumber(redis.call('GET', KEYS[i]) or '0')
-  used[i] = current
-  if current + tonumber(ARGV[i * 3 - 1]) > tonumber(ARGV[i * 3 - 2]) then
-    exceeded[#exceeded + 1] = i
+local value = {}
+local added = {}
+local ttls = {}
+local out = {}
+local k = 0
+local a = 2
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local used = {}
+  local exceeded = {}
+  for i = 1, n do
+    local key = KEYS[k + i]
+    local current = value[key]
+    if current == nil then
+      current = tonumber(redis.call('GET', key) or '0')
+      value[key] = current
+      added[key] = 0
+    end
+    used[i] = current
+    if current + tonumber(ARGV[a + i * 3 - 2]) > tonumber(ARGV[a + i * 3 - 3]) then
+      exceeded[#exceeded + 1] = i
+    end
+  end
+  if #exceeded > 0 then
+    out[r] = {0, used, exceeded}
+  else
+    for i = 1, n do
+      local key = KEYS[k + i]
+      local delta = tonumber(ARGV[a + i * 3 - 2])
+      value[key] = value[key] + delta
+      added[key] = added[key] + delta
+      if ttls[key] == nil then ttls[key] = tonumber(ARGV[a + i * 3 - 1]) end
+      used[i] = value[key]
+    end
+    out[r] = {1, used}
+  end
+  k = k + n
+  a = a + n * 3
+end
+for key, n in pairs(added) do
+  if n > 0 then
+    local v = redis.call('INCRBY', key, n)
+    if ttls[key] > 0 and v == n then
+      redis.call('PEXPIRE', key, ttls[key])
+    end
   end
 end
-if #exceeded > 0 then
-  return {0, used, exceeded}
-end
-for i = 1, n do
-  local delta = tonumber(ARGV[i * 3 - 1])
-  local value = redis.call('INCRBY', KEYS[i], delta)
-  local ttl = tonumber(ARGV[i * 3])
-  if ttl > 0 and value == delta then
-    redis.call('PEXPIRE', KEYS[i], ttl)
-  end
-  used[i] = value
-end
-return {1, used}
+return out
 `;
 const CONSUME_SHA = createHash('sha1').update(CONSUME_SCRIPT).digest('hex');
 
 /** Counters outlive their window by this much, so a gateway with a slightly late clock still finds them. */
 const EXPIRY_GRACE_MS = 60_000;
+
+/** Requests in one strict script call at most; more start another call in the same turn. */
+const MAX_STRICT_BATCH = 256;
+
+/** A strict request waiting for its event-loop turn's script call. */
+interface StrictRequest {
+  readonly checks: readonly CounterCheck[];
+  readonly options: ConsumeOptions;
+  readonly resolve: (outcome: LimiterOutcome) => void;
+}
 
 /** A counter as a gateway in `batched` mode knows it. */
 interface SyncedCounter {
@@ -68,7 +109,7 @@ export interface RedisLimiterOptions {
 /**
  * Counters in Redis, shared by every gateway process and host.
  *
- * `strict` runs {@link CONSUME_SCRIPT} per request: exact, one round trip.
+ * `strict` runs {@link CONSUME_SCRIPT} for the requests of each event-loop turn: exact, one round trip.
  *
  * `batched` decides locally against `base + pending + inFlight` and syncs every `syncIntervalMs`. The overshoot
  * bound: a gateway never admits more than the limit by its own counts, and it learns the others' counts at every
@@ -89,6 +130,8 @@ export class RedisLimiter implements Limiter {
   private readonly synced = new Map<string, SyncedCounter>();
   private readonly timer: NodeJS.Timeout;
   private syncing: Promise<void> | null = null;
+  /** Strict requests of this event-loop turn, sent together when the turn's I/O is done (setImmediate). */
+  private strictBatch: StrictRequest[] = [];
   /** False from a failed sync until the next successful one: batched + closed refuses meanwhile. */
   private syncHealthy = true;
   private lastNow = 0;
@@ -111,29 +154,45 @@ export class RedisLimiter implements Limiter {
       : this.consumeBatched(checks, options);
   }
 
-  private async consumeStrict(
-    checks: readonly CounterCheck[],
-    options: ConsumeOptions,
-  ): Promise<LimiterOutcome> {
-    const keys: string[] = new Array(checks.length);
-    const args: (string | number)[] = new Array(checks.length * 3);
-    for (let i = 0; i < checks.length; i++) {
-      const c = checks[i]!;
-      keys[i] = `${this.prefix}${c.key}:${c.windowStart}`;
-      args[i * 3] = c.limit;
-      args[i * 3 + 1] = c.delta;
-      args[i * 3 + 2] = ttlOf(c, options.now);
-    }
-    let reply: unknown;
-    try {
-      reply = await this.runScript(keys, args);
-    } catch (err) {
-      return this.failed(checks, options, err);
-    }
-    const [ok, used, exceeded] = reply as [number, number[], number[] | undefined];
-    if (ok === 1) return { kind: 'allowed', used };
-    return { kind: 'exceeded', used, exceeded: (exceeded ?? []).map((i) => i - 1) };
+  private consumeStrict(checks: readonly CounterCheck[], options: ConsumeOptions): Promise<LimiterOutcome> {
+    return new Promise((resolve) => {
+      if (this.strictBatch.length === 0) setImmediate(this.sendStrictBatch);
+      this.strictBatch.push({ checks, options, resolve });
+      if (this.strictBatch.length >= MAX_STRICT_BATCH) this.sendStrictBatch();
+    });
   }
+
+  /** Sends the waiting strict requests in one script call and answers each (an arrow: it is a timer callback). */
+  private readonly sendStrictBatch = (): void => {
+    const batch = this.strictBatch;
+    if (batch.length === 0) return;
+    this.strictBatch = [];
+    const keys: string[] = [];
+    const args: (string | number)[] = [batch.length];
+    for (const { checks, options } of batch) {
+      args.push(checks.length);
+      for (const c of checks) {
+        keys.push(`${this.prefix}${c.key}:${c.windowStart}`);
+        args.push(c.limit, c.delta, ttlOf(c, options.now));
+      }
+    }
+    this.runScript(keys, args).then(
+      (reply) => {
+        const replies = reply as [number, number[], number[] | undefined][];
+        for (let i = 0; i < batch.length; i++) {
+          const [ok, used, exceeded] = replies[i]!;
+          batch[i]!.resolve(
+            ok === 1
+              ? { kind: 'allowed', used }
+              : { kind: 'exceeded', used, exceeded: (exceeded ?? []).map((x) => x - 1) },
+          );
+        }
+      },
+      (err: unknown) => {
+        for (const r of batch) r.resolve(this.failed(r.checks, r.options, err));
+      },
+    );
+  };
 
   private async runScript(keys: string[], args: (string | number)[]): Promise<unknown> {
     try {
