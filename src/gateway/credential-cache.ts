@@ -95,6 +95,12 @@ export interface CredentialCacheOptions {
   hashCapacity?: number;
 }
 
+/** A presented key's stored form, and its user-key entry's name in the cache (built once, not per call). */
+interface PresentedKey {
+  readonly hash: string;
+  readonly cacheKey: string;
+}
+
 /** Keys longer than this are hashed every time rather than remembered (real keys are ~36 characters). */
 const MAX_REMEMBERED_KEY_LENGTH = 128;
 
@@ -120,7 +126,7 @@ export class CredentialCache {
   private readonly byAccount = new Map<string, Set<string>>();
   private readonly inFlight = new Map<string, Promise<Entry | null>>();
   /** Presented key → its SHA-256 (a pure function of the key, so nothing here can go stale on a revoke). */
-  private readonly hashes = new Map<string, string>();
+  private readonly hashes = new Map<string, PresentedKey>();
   private readonly hashCapacity: number;
   private generation = 0;
   private hits = 0;
@@ -139,22 +145,33 @@ export class CredentialCache {
    * hash below, so revocations and evictions apply exactly as before. Oldest first out when full.
    */
   hashOf(secret: string): string {
-    let hash = this.hashes.get(secret);
-    if (hash !== undefined) return hash;
-    hash = hashSecret(secret);
+    return this.presented(secret).hash;
+  }
+
+  private presented(secret: string): PresentedKey {
+    let known = this.hashes.get(secret);
+    if (known !== undefined) return known;
+    const hash = hashSecret(secret);
+    known = { hash, cacheKey: `u:${hash}` };
     if (secret.length <= MAX_REMEMBERED_KEY_LENGTH) {
       if (this.hashes.size >= this.hashCapacity) {
         const oldest = this.hashes.keys().next().value;
         if (oldest !== undefined) this.hashes.delete(oldest);
       }
-      this.hashes.set(secret, hash);
+      this.hashes.set(secret, known);
     }
-    return hash;
+    return known;
+  }
+
+  /** A user key as presented: the entry, `null` when unknown, or a promise of either on a miss. */
+  userKeyOf(secret: string): UserKeyEntry | null | Promise<UserKeyEntry | null> {
+    const { hash, cacheKey } = this.presented(secret);
+    return this.get(cacheKey, 'user_key', hash) as UserKeyEntry | null | Promise<UserKeyEntry | null>;
   }
 
   /** A user key by hash: the entry, `null` when unknown, or a promise of either on a miss. */
   userKey(secretHash: string): UserKeyEntry | null | Promise<UserKeyEntry | null> {
-    return this.get(`u:${secretHash}`, () => this.source.findUserKey(secretHash)) as
+    return this.get(`u:${secretHash}`, 'user_key', secretHash) as
       | UserKeyEntry
       | null
       | Promise<UserKeyEntry | null>;
@@ -162,13 +179,11 @@ export class CredentialCache {
 
   /** An application by public app id. */
   appId(appId: string): AppIdEntry | null | Promise<AppIdEntry | null> {
-    return this.get(`a:${appId}`, () => this.source.findAppId(appId)) as
-      | AppIdEntry
-      | null
-      | Promise<AppIdEntry | null>;
+    return this.get(`a:${appId}`, 'app_id', appId) as AppIdEntry | null | Promise<AppIdEntry | null>;
   }
 
-  private get(key: string, load: () => Promise<Entry | undefined>): Entry | null | Promise<Entry | null> {
+  /** `key` is `u:<hash>` (kind user_key, `arg` the hash) or `a:<app_id>` (kind app_id, `arg` the app id). */
+  private get(key: string, kind: 'user_key' | 'app_id', arg: string): Entry | null | Promise<Entry | null> {
     const hit = this.entries.get(key);
     if (hit !== undefined) {
       // refresh recency: a Map iterates in insertion order, so re-inserting makes it the newest
@@ -185,7 +200,9 @@ export class CredentialCache {
     if (pending) return pending;
     this.misses++;
     const generation = this.generation;
-    const promise = load().then(
+    const load: Promise<Entry | undefined> =
+      kind === 'user_key' ? this.source.findUserKey(arg) : this.source.findAppId(arg);
+    const promise = load.then(
       (entry) => {
         this.inFlight.delete(key);
         if (generation === this.generation) this.store(key, entry ?? null);

@@ -88,7 +88,7 @@ export function authenticate(
     case 'user_key': {
       const key = credential(ctx, service, service.userKeyHeader, service.userKeyName);
       if (key === null) return deny('credentials_missing');
-      const found = deps.cache.userKey(deps.cache.hashOf(key));
+      const found = deps.cache.userKeyOf(key);
       return found instanceof Promise
         ? found.then((entry) => fromUserKey(ctx, service, entry))
         : fromUserKey(ctx, service, found);
