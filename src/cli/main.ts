@@ -42,11 +42,14 @@ function configFrom(flags: Partial<Config>): Config {
 
 const databaseOption = () => new Option('--database-url <url>', 'database (overrides TRELLIS_DATABASE_URL)');
 
-export function buildProgram(out: (text: string) => void = (t) => process.stdout.write(t)): Command {
+export function buildProgram(
+  out: (text: string) => void = (t) => process.stdout.write(t),
+  err: (text: string) => void = (t) => process.stderr.write(t),
+): Command {
   const program = new Command('trellis')
     .description('Trellis: open-source API management')
     .exitOverride()
-    .configureOutput({ writeOut: out, writeErr: (t) => process.stderr.write(t) });
+    .configureOutput({ writeOut: out, writeErr: err });
 
   program
     .command('start')
@@ -80,8 +83,8 @@ export function buildProgram(out: (text: string) => void = (t) => process.stdout
             process.off('SIGINT', stop);
             process.off('SIGTERM', stop);
             out('Stopping: finishing requests in flight and flushing usage…\n');
-            running.stop().then(resolve, (err) => {
-              process.stderr.write(`Error while stopping: ${(err as Error).message}\n`);
+            running.stop().then(resolve, (e: unknown) => {
+              err(`Error while stopping: ${(e as Error).message}\n`);
               resolve();
             });
           };
@@ -177,9 +180,20 @@ export function buildProgram(out: (text: string) => void = (t) => process.stdout
   return program;
 }
 
+/** Where a run of the command writes: standard output and error by default; tests capture them. */
+export interface CliOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const standardOutput: CliOutput = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
 /** Runs the command line and returns the exit code. */
-export async function run(argv: string[]): Promise<number> {
-  const program = buildProgram();
+export async function run(argv: string[], io: CliOutput = standardOutput): Promise<number> {
+  const program = buildProgram(io.out, io.err);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCodes.ok;
@@ -188,10 +202,10 @@ export async function run(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
     }
     if (err instanceof CliError) {
-      process.stderr.write(`trellis: ${err.message}\n`);
+      io.err(`trellis: ${err.message}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`trellis: ${(err as Error).stack ?? String(err)}\n`);
+    io.err(`trellis: ${(err as Error).stack ?? String(err)}\n`);
     return exitCodes.failure;
   }
 }

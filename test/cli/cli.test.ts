@@ -4,9 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../src/cli/main.js';
 import { dialects, freshDatabaseUrl } from '../support/stores.js';
 
 const exec = promisify(execFile);
+
+/** The command run in this process: the same code as bin/trellis.js, without a process start per call. */
+async function trellisInProcess(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(args, { out: (t) => (stdout += t), err: (t) => (stderr += t) });
+  return { code, stdout, stderr };
+}
 const bin = join(import.meta.dirname, '../../bin/trellis.js');
 
 async function trellis(args: string[], env: Record<string, string> = {}) {
@@ -72,31 +81,31 @@ describe.each(dialects)('trellis apply and export (%s)', (dialect) => {
     await writeFile(file, catalogYaml);
     const db = ['--database-url', url];
 
-    const dry = await trellis(['apply', '-f', file, '--dry-run', ...db]);
+    const dry = await trellisInProcess(['apply', '-f', file, '--dry-run', ...db]);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('+ create service mail');
     expect(dry.stdout).toContain('+ create limit mail/free: send per day = 100');
     expect(dry.stdout).toMatch(/Dry run: \d+ change\(s\) not applied/);
-    expect((await trellis(['export', ...db])).stdout.trim()).toBe('services: []');
+    expect((await trellisInProcess(['export', ...db])).stdout.trim()).toBe('services: []');
 
-    const applied = await trellis(['apply', '-f', file, ...db]);
+    const applied = await trellisInProcess(['apply', '-f', file, ...db]);
     expect(applied.code).toBe(0);
     expect(applied.stdout).toMatch(/Applied \d+ change\(s\)/);
-    expect((await trellis(['apply', '-f', file, ...db])).stdout).toContain('No changes');
+    expect((await trellisInProcess(['apply', '-f', file, ...db])).stdout).toContain('No changes');
 
     const exported = join(dir, `exported-${dialect}.yaml`);
-    expect((await trellis(['export', '-o', exported, ...db])).code).toBe(0);
+    expect((await trellisInProcess(['export', '-o', exported, ...db])).code).toBe(0);
     const text = await readFile(exported, 'utf8');
     expect(text).toContain('pattern: /v3/mail/send');
     expect(text).toContain('scope: end_user');
-    expect((await trellis(['apply', '-f', exported, ...db])).stdout).toContain('No changes');
+    expect((await trellisInProcess(['apply', '-f', exported, ...db])).stdout).toContain('No changes');
 
     const changed = catalogYaml
       .replace('value: 60', 'value: 120')
       .replace('      - { httpMethod: GET, pattern: /v3/stats, metric: stats, delta: 2 }\n', '')
       .replace('disabledMethods: [stats]', 'disabledMethods: []');
     await writeFile(file, changed);
-    const diff = await trellis(['apply', '-f', file, '--dry-run', ...db]);
+    const diff = await trellisInProcess(['apply', '-f', file, '--dry-run', ...db]);
     expect(diff.stdout.trim().split('\n').slice(0, -1).sort()).toEqual([
       '- delete disabled method mail/free: stats',
       '- delete mapping rule mail: GET /v3/stats',
@@ -105,7 +114,8 @@ describe.each(dialects)('trellis apply and export (%s)', (dialect) => {
   });
 });
 
-describe('trellis command errors', () => {
+// Each of these starts real `trellis` processes (about a second each, more on a loaded machine).
+describe('trellis command errors', { timeout: 90_000 }, () => {
   it('names the line of invalid YAML (exit 3)', async () => {
     const file = join(dir, 'broken.yaml');
     await writeFile(file, 'services:\n  - name: [unclosed\n');
