@@ -130,6 +130,9 @@ async function startNginx(cpu: string, conf: string, port: number): Promise<Chil
 
 interface WrkResult {
   rps: number;
+  requests: number;
+  /** CPU time (user + system) the proxy's processes spent per request during the run, when their pids are known. */
+  cpuUsPerRequest: number;
   p50us: number;
   p99us: number;
   non2xx: number;
@@ -161,17 +164,28 @@ function wrk(
   cmd.push(url);
   const out = spawnSync('taskset', cmd, { encoding: 'utf8' }).stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const p50 = /\n\s+50%\s+(\S+)/.exec(out)?.[1] ?? '';
   const p99 = /\n\s+99%\s+(\S+)/.exec(out)?.[1] ?? '';
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = socketErrors ? socketErrors.slice(1).reduce((s, v) => s + Number(v), 0) : 0;
-  return { rps, p50us: toMicros(p50), p99us: toMicros(p99), non2xx, errors };
+  return {
+    rps,
+    requests,
+    cpuUsPerRequest: Number.NaN,
+    p50us: toMicros(p50),
+    p99us: toMicros(p99),
+    non2xx,
+    errors,
+  };
 }
 
 /** A target under load: a URL and how wrk calls it. */
 interface Target {
   url: string;
+  /** Processes whose CPU time is charged to the row. */
+  pids?: number[];
   connections?: number;
   header?: string;
   script?: string;
@@ -191,9 +205,34 @@ function measureInterleaved(targets: Target[]): WrkResult[][] {
   for (const t of targets) wrk(t.url, wrkOptions(t, WARMUP_SECONDS));
   const results: WrkResult[][] = targets.map(() => []);
   for (let round = 0; round < args.rounds; round++)
-    for (let i = 0; i < targets.length; i++)
-      results[i]!.push(wrk(targets[i]!.url, wrkOptions(targets[i]!, args.seconds)));
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!;
+      const before = cpuTicks(t.pids ?? []);
+      const r = wrk(t.url, wrkOptions(t, args.seconds));
+      if (t.pids && r.requests > 0)
+        r.cpuUsPerRequest = ((cpuTicks(t.pids) - before) * 1e6) / CLOCK_TICKS / r.requests;
+      results[i]!.push(r);
+    }
   return results;
+}
+
+/** USER_HZ of /proc/<pid>/stat (100 on Linux everywhere but exotic builds). */
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** utime + stime of the processes, in clock ticks. */
+function cpuTicks(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // the command name is in parentheses and may hold spaces: count fields after it
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks;
 }
 
 function median(values: number[]): number {
@@ -212,6 +251,7 @@ interface Row {
 
 const rpsOf = (runs: WrkResult[]) => median(runs.map((r) => r.rps));
 const p50Of = (runs: WrkResult[]) => median(runs.map((r) => r.p50us));
+const cpuOf = (runs: WrkResult[]) => median(runs.map((r) => r.cpuUsPerRequest));
 
 /** Per-round ratios a[i] / b[i] (the rounds ran next to each other in time) and their median. */
 function ratios(a: WrkResult[], b: WrkResult[], of: (r: WrkResult) => number = (r) => r.rps) {
@@ -307,7 +347,7 @@ async function main(): Promise<void> {
     rows.push({ name, runs, note });
     const bad = runs.reduce((s, r) => s + r.non2xx + r.errors, 0);
     console.log(
-      `${name.padEnd(52)} ${fmt(rpsOf(runs)).padStart(8)} req/s  p50 ${us(p50Of(runs)).padStart(9)}  p99 ${us(median(runs.map((r) => r.p99us))).padStart(9)}  [${runs.map((r) => fmt(r.rps)).join(', ')}]${bad ? `  non-2xx/errors ${bad}` : ''}${note ? `  ${note}` : ''}`,
+      `${name.padEnd(52)} ${fmt(rpsOf(runs)).padStart(8)} req/s  p50 ${us(p50Of(runs)).padStart(9)}  p99 ${us(median(runs.map((r) => r.p99us))).padStart(9)}  [${runs.map((r) => fmt(r.rps)).join(', ')}]${Number.isFinite(cpuOf(runs)) ? `  CPU ${cpuOf(runs).toFixed(1)} µs/req` : ''}${bad ? `  non-2xx/errors ${bad}` : ''}${note ? `  ${note}` : ''}`,
     );
   };
 
@@ -367,8 +407,16 @@ async function main(): Promise<void> {
     : null;
 
   // full chain vs bare proxy, and the Redis modes and the second worker against in-memory / one worker
-  const mainTargets: Target[] = [{ url: bareUrl }, { url: mem.url, header }];
-  if (b && s && w) mainTargets.push({ url: b.url, header }, { url: s.url, header }, { url: w.url, header });
+  const mainTargets: Target[] = [
+    { url: bareUrl, pids: bare.pids },
+    { url: mem.url, header, pids: mem.pids },
+  ];
+  if (b && s && w)
+    mainTargets.push(
+      { url: b.url, header, pids: b.pids },
+      { url: s.url, header, pids: s.pids },
+      { url: w.url, header, pids: w.pids },
+    );
   const [bareRuns, memRuns, batchedRuns, strictRuns, twoRuns] = measureInterleaved(mainTargets);
   log('bare Node proxy (node:http + undici)', bareRuns!);
   log('Trellis full chain, in-memory counters', memRuns!);
@@ -476,6 +524,8 @@ async function main(): Promise<void> {
     ? `full chain / nginx = ${two(rpsOf(memRuns!) / rpsOf(nginxRuns))}, bare Node proxy / nginx = ${two(rpsOf(bareRuns!) / rpsOf(nginxRuns))}`
     : '';
   if (vsNginx) console.log(`  ${vsNginx}`);
+  const cpuLine = `CPU time per request (user + system, median of the rounds): bare Node proxy ${cpuOf(bareRuns!).toFixed(1)} µs, full chain ${cpuOf(memRuns!).toFixed(1)} µs (bare / full chain ${two(cpuOf(bareRuns!) / cpuOf(memRuns!))})${strictRuns ? `, Redis strict ${cpuOf(strictRuns).toFixed(1)} µs` : ''}${twoRuns ? `, 2 workers ${cpuOf(twoRuns).toFixed(1)} µs` : ''}`;
+  console.log(`  ${cpuLine}`);
 
   if (args.write) {
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
@@ -506,15 +556,15 @@ every second, Prometheus metrics. The bare Node proxy is node:http plus the gate
 policy (one pass over the request headers), so the first ratio is the cost of the policies. Both run under the
 tsx loader.
 
-| setup | req/s (median) | range | p50 | p99 | note |
-| --- | ---: | ---: | ---: | ---: | --- |
+| setup | req/s (median) | range | p50 | p99 | proxy CPU per request | note |
+| --- | ---: | ---: | ---: | ---: | ---: | --- |
 ${rows
   .map(({ name, runs, note }) => {
     const bad = runs.reduce((sum, r) => sum + r.non2xx + r.errors, 0);
     return `| ${name} | ${fmt(rpsOf(runs))} | ${range(
       runs.map((r) => r.rps),
       fmt,
-    )} | ${us(p50Of(runs))} | ${us(median(runs.map((r) => r.p99us)))} | ${[
+    )} | ${us(p50Of(runs))} | ${us(median(runs.map((r) => r.p99us)))} | ${Number.isFinite(cpuOf(runs)) ? `${cpuOf(runs).toFixed(1)} µs` : ''} | ${[
       note,
       bad ? `non-2xx or socket errors: ${bad}` : '',
     ]
@@ -528,6 +578,8 @@ ${rows
 | measure | result | per round | target | |
 | --- | ---: | ---: | --- | --- |
 ${targets.map(([name, target, value, spread, ok]) => `| ${name} | ${value} | ${spread} | ${target} | ${ok === null ? 'not measured' : ok ? 'met' : '**not met**'} |`).join('\n')}
+
+${cpuLine}.
 ${vsNginx ? `\nFor scale: ${vsNginx}.\n` : ''}
 Gateway memory (RSS after the run): ${rss1k} MB with 1,000 credentials, ${rss1m} MB with 1,000,000 (credentials
 are looked up on demand and cached, never loaded whole).
