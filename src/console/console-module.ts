@@ -17,12 +17,10 @@ import {
   createViews,
   csrfGuard,
   defaultThrottle,
-  formOf,
   htmlNotFoundRoute,
   installHtmlErrors,
-  Redirect,
+  passwordLoginRoutes,
   registerAssets,
-  safeNext,
   vendorAssets,
   webKey,
 } from '../portal/index.js';
@@ -100,45 +98,15 @@ export function consoleModule(options: ConsoleOptions = {}): ControlModule {
 }
 
 function loginRoutes(scope: FastifyInstance, face: ConsoleFace): void {
-  scope.get('/login', async (req, reply) => {
-    const q = req.query as Record<string, string | undefined>;
-    if (await face.admin(req)) throw new Redirect(safeNext(q.next, '/admin'));
-    return face.page(req, reply, 'login', {
-      title: 'Sign in',
-      next: safeNext(q.next, ''),
-      email: '',
-      error: '',
-    });
-  });
-
-  scope.post('/login', async (req, reply) => {
-    const form = formOf(req);
-    const email = form.text('email', 320);
-    const next = safeNext(form.text('next', 500), '/admin');
-    const wait = await face.throttle.retryAfter(email, req.ip);
-    if (wait > 0) {
-      reply.header('Retry-After', String(wait));
-      const error = 'Too many attempts. Wait a quarter of an hour.';
-      return face.page(req, reply, 'login', { title: 'Sign in', next, email, error }, 429);
-    }
-    const admin = await verifyAdminLogin(face.db, email, form.raw('password', 200));
-    if (!admin) {
-      await face.throttle.failed(email, req.ip);
-      return face.page(
-        req,
-        reply,
-        'login',
-        { title: 'Sign in', next, email, error: 'Wrong e-mail or password.' },
-        401,
-      );
-    }
-    await face.throttle.succeeded(email);
-    await face.sessions.start(req, reply, admin.id);
-    throw new Redirect(next.startsWith('/admin') ? next : '/admin');
-  });
-
-  scope.post('/logout', async (req, reply) => {
-    await face.sessions.end(req, reply);
-    throw new Redirect('/admin/login');
+  passwordLoginRoutes(scope, face, {
+    signedIn: async (req) => (await face.admin(req)) !== undefined,
+    verify: async (email, password) => {
+      const admin = await verifyAdminLogin(face.db, email, password);
+      return admin ? { userId: admin.id } : { error: 'Wrong e-mail or password.' };
+    },
+    home: '/admin',
+    mayReturnTo: (path) => path.startsWith('/admin'),
+    afterLogout: '/admin/login',
+    tooManyAttempts: 'Too many attempts. Wait a quarter of an hour.',
   });
 }

@@ -24,6 +24,7 @@ import {
   useSsoToken,
 } from './portal.store.js';
 import type { PortalFace } from './portal-face.js';
+import { passwordLoginRoutes } from './password-login.js';
 import { verifySsoToken } from './sso.js';
 import { Redirect, formOf, problemsOf, safeNext } from './web-pages.js';
 import { webKey } from './web-keys.js';
@@ -119,53 +120,19 @@ export function authRoutes(scope: FastifyInstance, face: PortalFace): void {
     }
   });
 
-  scope.get('/login', async (req, reply) => {
-    const q = req.query as Record<string, string | undefined>;
-    if (await face.developer(req)) throw new Redirect(safeNext(q.next, '/apps'));
-    return face.page(req, reply, 'login', {
-      title: 'Sign in',
-      next: safeNext(q.next, ''),
-      email: '',
-      error: '',
-    });
-  });
-
-  scope.post('/login', async (req, reply) => {
-    const form = formOf(req);
-    const email = form.text('email', 320);
-    const next = safeNext(form.text('next', 500), '/apps');
-    const wait = await face.throttle.retryAfter(email, req.ip);
-    if (wait > 0) {
-      reply.header('Retry-After', String(wait));
-      return face.page(
-        req,
-        reply,
-        'login',
-        {
-          title: 'Sign in',
-          next,
-          email,
-          error: 'Too many attempts. Wait a quarter of an hour, or reset your password.',
-        },
-        429,
-      );
-    }
-    const user = await verifyUserLogin(db, email, form.raw('password', 200));
-    const account = user ? await getAccount(db, user.accountId) : undefined;
-    if (!user || !account || account.state === 'suspended') {
-      await face.throttle.failed(email, req.ip);
-      const error =
-        account?.state === 'suspended' ? 'This account is suspended.' : 'Wrong e-mail or password.';
-      return face.page(req, reply, 'login', { title: 'Sign in', next, email, error }, 401);
-    }
-    await face.throttle.succeeded(email);
-    await face.sessions.start(req, reply, user.id);
-    throw new Redirect(next);
-  });
-
-  scope.post('/logout', async (req, reply) => {
-    await face.sessions.end(req, reply);
-    throw new Redirect('/');
+  passwordLoginRoutes(scope, face, {
+    signedIn: async (req) => (await face.developer(req)) !== undefined,
+    verify: async (email, password) => {
+      const user = await verifyUserLogin(db, email, password);
+      const account = user ? await getAccount(db, user.accountId) : undefined;
+      if (user && account && account.state !== 'suspended') return { userId: user.id };
+      return {
+        error: account?.state === 'suspended' ? 'This account is suspended.' : 'Wrong e-mail or password.',
+      };
+    },
+    home: '/apps',
+    afterLogout: '/',
+    tooManyAttempts: 'Too many attempts. Wait a quarter of an hour, or reset your password.',
   });
 
   // password reset

@@ -72,6 +72,42 @@ describe('admin console', () => {
     ).toBe(401);
   });
 
+  it('returns an admin to the console page asked for, never outside the console, and throttles guessing', async () => {
+    const back = h.agent();
+    await back.get('/admin/login');
+    const ok = await back.post('/admin/login', {
+      email: h.adminEmail,
+      password: h.adminPassword,
+      next: '/admin/services',
+    });
+    expect(ok.headers.location).toBe('/admin/services');
+    const away = h.agent();
+    await away.get('/admin/login');
+    const outside = await away.post('/admin/login', {
+      email: h.adminEmail,
+      password: h.adminPassword,
+      next: '/apps',
+    });
+    expect(outside.headers.location).toBe('/admin');
+    const offsite = h.agent();
+    await offsite.get('/admin/login');
+    const evil = await offsite.post('/admin/login', {
+      email: h.adminEmail,
+      password: h.adminPassword,
+      next: '//evil.example/admin',
+    });
+    expect(evil.headers.location).toBe('/admin');
+
+    const guesser = h.agent();
+    await guesser.get('/admin/login');
+    let last = 0;
+    for (let i = 0; i < 12 && last !== 429; i++) {
+      last = (await guesser.post('/admin/login', { email: 'guess@provider.test', password: `guess ${i}` }))
+        .statusCode;
+    }
+    expect(last).toBe(429);
+  });
+
   it('refuses console forms without a CSRF token', async () => {
     await admin.get(`/admin/applications/${appId}`);
     const res = await admin.post(`/admin/applications/${appId}/approve`, {}, { csrf: null });
