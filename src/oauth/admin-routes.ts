@@ -1,5 +1,6 @@
 /** Management API routes of OAuth: service and application settings, login secrets, key rotation, token counts. */
 import { Type as T } from '@sinclair/typebox';
+import { getApplication } from '../access/index.js';
 import {
   type ControlApp,
   type ControlDeps,
@@ -138,6 +139,8 @@ export function oauthAdminRoutes(app: ControlApp, deps: ControlDeps): void {
       },
     },
     handler: async (req) => {
+      // an unknown application is a 404, not an empty series
+      await getApplication(db, req.params.id);
       const rows = await queryTokenCounts(db, {
         applicationId: req.params.id,
         from: new Date(req.query.from).toISOString(),

@@ -37,6 +37,16 @@ const validBodies: Record<string, unknown> = {
   'POST /admin-users': { email: 'adm@sec.test', name: 'Adm', password: 'long enough password' },
   'POST /admin-tokens': { name: 't', scope: 'read' },
   'PATCH /portal-settings': { name: 'Portal' },
+  'PATCH /services/{id}/oauth': { accessTokenTtl: 300 },
+  'PATCH /applications/{id}/oauth': { redirectUris: [] },
+  'POST /oauth/signing-keys/rotate': {},
+};
+
+/** A query that passes validation for each route that requires one, for the same reason. */
+const validQueries: Record<string, string> = {
+  'GET /applications/{id}/oauth/tokens-issued': '?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z',
+  'GET /usage': '?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z',
+  'GET /traffic': '?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z',
 };
 
 interface Operation {
@@ -70,7 +80,8 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 function urlOf(op: Operation, id: string): string {
-  return `/admin/api${op.path.replace('{id}', id).replace('{childId}', id)}`;
+  const query = validQueries[`${op.method} ${op.path}`] ?? '';
+  return `/admin/api${op.path.replace('{id}', id).replace('{childId}', id)}${query}`;
 }
 
 function bodyOf(op: Operation): unknown {

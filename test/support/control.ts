@@ -1,6 +1,7 @@
 /** A control app on a real store, with a read-write and a read-only admin token, for management API tests. */
 import type { LightMyRequestResponse } from 'fastify';
 import { createAdminToken } from '../../src/access/index.js';
+import { adminApiModules } from '../../src/cli/compose.js';
 import { loadConfig } from '../../src/config/index.js';
 import { type ControlApp, buildControlApp } from '../../src/control/index.js';
 import { systemActor } from '../../src/events/index.js';
@@ -31,7 +32,8 @@ export async function startControl(dialect: DialectName): Promise<ControlHarness
   const deps = { db: store.db, clock };
   const write = await createAdminToken(deps, systemActor, { name: 'tests rw', scope: 'read_write' });
   const read = await createAdminToken(deps, systemActor, { name: 'tests ro', scope: 'read' });
-  const app = await buildControlApp({ config, store, clock });
+  // the management API as `trellis start` composes it, so every route (OAuth's too) is under test
+  const app = await buildControlApp({ config, store, clock }, { adminApi: adminApiModules });
   await app.ready();
   return {
     app,
