@@ -30,7 +30,7 @@ export const Service = T.Object({
   appIdName: T.String(),
   appKeyName: T.String(),
   secretToken: T.Union([T.String(), T.Null()], { description: 'sent upstream as X-Trellis-Secret' }),
-  gatewayHost: T.String({ description: 'route requests with this Host header here (empty: any host)' }),
+  gatewayHost: T.String({ description: 'route requests with this Host header here (empty for every host)' }),
   gatewayPathPrefix: T.String({
     description: 'route requests under this path prefix here; removed upstream',
   }),

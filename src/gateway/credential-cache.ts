@@ -20,7 +20,7 @@ export interface AppAccess {
   readonly accountState: string;
   readonly environment: 'sandbox' | 'production';
   readonly appId: string;
-  /** `null`: any address. */
+  /** `null` allows every address. */
   readonly allowlist: IpAllowlist | null;
 }
 

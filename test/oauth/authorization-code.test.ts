@@ -91,7 +91,7 @@ describe('authorization code + PKCE in Chromium', () => {
     });
     gatewayUrl = `http://127.0.0.1:${(await gateway.listen(0, '127.0.0.1')).port}`;
 
-    // The provider's own sign-in page: any user with password "secret" gets in.
+    // The provider's own sign-in page: every user whose password is "secret" gets in.
     login = await listen(async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       if (req.method === 'GET' && url.pathname === '/login') {
