@@ -1,6 +1,7 @@
 /** Every query the gateway makes. None runs per request in the common case: see snapshot.ts and credential-cache.ts. */
 import type {
   Executor,
+  MappingRuleTable,
   MetricTable,
   PlanDisabledMetricTable,
   PlanLimitTable,
@@ -12,17 +13,7 @@ import type { Selectable } from 'kysely';
 export interface CatalogRows {
   services: Selectable<ServiceTable>[];
   metrics: Selectable<MetricTable>[];
-  rules: {
-    service_id: string;
-    http_method: string;
-    pattern: string;
-    metric_id: string;
-    delta: number;
-    position: number;
-    last: number;
-    created_at: string;
-    id: string;
-  }[];
+  rules: Selectable<MappingRuleTable>[];
   plans: Selectable<PlanTable>[];
   limits: Selectable<PlanLimitTable>[];
   disabled: Selectable<PlanDisabledMetricTable>[];
@@ -33,22 +24,7 @@ export async function loadCatalog(db: Executor): Promise<CatalogRows> {
   const [services, metrics, rules, plans, limits, disabled] = await Promise.all([
     db.selectFrom('services').selectAll().orderBy('id').execute(),
     db.selectFrom('metrics').selectAll().orderBy('id').execute(),
-    db
-      .selectFrom('mapping_rules')
-      .select([
-        'id',
-        'service_id',
-        'http_method',
-        'pattern',
-        'metric_id',
-        'delta',
-        'position',
-        'last',
-        'created_at',
-      ])
-      .orderBy('position')
-      .orderBy('id')
-      .execute(),
+    db.selectFrom('mapping_rules').selectAll().orderBy('position').orderBy('id').execute(),
     db.selectFrom('plans').selectAll().execute(),
     db.selectFrom('plan_limits').selectAll().execute(),
     db.selectFrom('plan_disabled_metrics').selectAll().execute(),

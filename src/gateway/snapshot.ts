@@ -6,6 +6,7 @@
 import { type CompiledRule, compileRules } from './mapping-rules.js';
 import { isPeriod, type Period } from './limiter/periods.js';
 import type { CatalogRows } from './snapshot.store.js';
+import { hopByHopHeaders } from './proxy.js';
 import type { ConsistencyMode, FailureMode } from './limiter/limiter.js';
 
 export type AuthMode = 'user_key' | 'app_id_app_key' | 'oauth2';
@@ -57,14 +58,7 @@ export interface CompiledService {
 
 /** Request headers the gateway replaces or must not pass on, whatever the service. */
 const gatewayOwnedHeaders = [
-  // hop-by-hop (RFC 9110 §7.6.1)
-  'connection',
-  'proxy-connection',
-  'keep-alive',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
+  ...hopByHopHeaders,
   // set from the upstream URL
   'host',
   // answered by the gateway itself (Node sends 100 Continue)
