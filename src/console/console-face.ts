@@ -2,10 +2,10 @@
  * What every console route gets: the domain's dependencies, templates, the admin session, CSRF, and the
  * signed-in admin user of a request. Every console route but the login page starts from `requireAdmin`.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { type AdminUser, getAdminUser } from '../access/index.js';
 import { type ControlDeps, changeDeps } from '../control/index.js';
-import type { Actor, ChangeDeps } from '../events/index.js';
+import type { Actor } from '../events/index.js';
 import { TrellisError } from '../kernel/index.js';
 import {
   type Csrf,
@@ -13,35 +13,21 @@ import {
   Redirect,
   type Sessions,
   type Views,
+  type WebFace,
   type WebSession,
   sendHtml,
 } from '../portal/index.js';
-import type { Db } from '../store/index.js';
 
 export interface Admin {
   session: WebSession;
   user: AdminUser;
 }
 
-export interface ConsoleFace {
-  deps: ControlDeps;
-  db: Db;
-  cd: ChangeDeps;
-  views: Views;
-  sessions: Sessions;
-  csrf: Csrf;
-  throttle: LoginThrottle;
+export interface ConsoleFace extends WebFace {
   /** Rows per page of the console's lists (services, accounts, applications). */
   pageSize: number;
   admin(req: FastifyRequest): Promise<Admin | undefined>;
   requireAdmin(req: FastifyRequest): Promise<Admin>;
-  page(
-    req: FastifyRequest,
-    reply: FastifyReply,
-    view: string,
-    data: object,
-    status?: number,
-  ): Promise<FastifyReply>;
 }
 
 export function adminActor(admin: Admin): Actor {

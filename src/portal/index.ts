@@ -13,6 +13,7 @@ export {
 } from './login-throttle.js';
 export { signSsoToken, verifySsoToken, maxSsoLifetimeSeconds, type SsoClaims } from './sso.js';
 export { webKey, rotateWebKey } from './web-keys.js';
+export type { WebFace } from './web-face.js';
 export { passwordLoginRoutes, type PasswordLoginFace, type PasswordLoginOptions } from './password-login.js';
 export { registerAssets, vendorAssets } from './assets.js';
 export {

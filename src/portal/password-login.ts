@@ -2,23 +2,12 @@
  * Signing in with an e-mail and a password, and signing out: one implementation for the portal (developers) and
  * the console (the provider's admins), so throttling, the session start and the redirect rules are the same in both.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { LoginThrottle } from './login-throttle.js';
-import type { Sessions } from './web-sessions.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebFace } from './web-face.js';
 import { Redirect, formOf, safeNext } from './web-pages.js';
 
 /** What a face gives the login routes. */
-export interface PasswordLoginFace {
-  sessions: Sessions;
-  throttle: LoginThrottle;
-  page(
-    req: FastifyRequest,
-    reply: FastifyReply,
-    view: string,
-    data: object,
-    status?: number,
-  ): Promise<FastifyReply>;
-}
+export type PasswordLoginFace = Pick<WebFace, 'sessions' | 'throttle' | 'page'>;
 
 export interface PasswordLoginOptions {
   /** Whether the request already has a signed-in user (who is sent on instead of shown the form). */

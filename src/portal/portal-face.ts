@@ -4,7 +4,7 @@
  * `requireDeveloper`, and every lookup of an application goes through `ownApplication`, which answers "not
  * found" for another account's application exactly as for one that does not exist.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import {
   type Account,
   type Application,
@@ -17,13 +17,13 @@ import {
 } from '../access/index.js';
 import type { ControlDeps } from '../control/index.js';
 import { changeDeps } from '../control/index.js';
-import type { Actor, ChangeDeps } from '../events/index.js';
+import type { Actor } from '../events/index.js';
 import { TrellisError, notFound } from '../kernel/index.js';
 import type { Mailer } from '../mail/index.js';
-import type { Db } from '../store/index.js';
 import type { Csrf } from './csrf.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { Redirect, type Views, sendHtml } from './web-pages.js';
+import type { WebFace } from './web-face.js';
 import type { Sessions, WebSession } from './web-sessions.js';
 
 export interface Developer {
@@ -32,14 +32,7 @@ export interface Developer {
   account: Account;
 }
 
-export interface PortalFace {
-  deps: ControlDeps;
-  db: Db;
-  cd: ChangeDeps;
-  views: Views;
-  sessions: Sessions;
-  csrf: Csrf;
-  throttle: LoginThrottle;
+export interface PortalFace extends WebFace {
   mailer: Mailer;
   /** Where the "try it" relay sends calls: the gateway. */
   gatewayUrl: string;
@@ -47,14 +40,6 @@ export interface PortalFace {
   developer(req: FastifyRequest): Promise<Developer | undefined>;
   /** The signed-in developer, or a redirect to the login page. */
   requireDeveloper(req: FastifyRequest): Promise<Developer>;
-  /** Renders a page of the portal layout. */
-  page(
-    req: FastifyRequest,
-    reply: FastifyReply,
-    view: string,
-    data: object,
-    status?: number,
-  ): Promise<FastifyReply>;
 }
 
 /** The actor of a developer's change, as written to the audit log. */

@@ -7,7 +7,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { updatePortalSettings } from '../../src/access/index.js';
 import { systemActor } from '../../src/events/index.js';
@@ -19,27 +19,9 @@ import {
   updateClientOAuthSettings,
   updateServiceOAuthSettings,
 } from '../../src/oauth/index.js';
+import { launchChromium } from '../browser/browser-harness.js';
 import { type Upstream, call, startUpstream, until } from '../gateway/fixtures.js';
 import { type OAuthWorld, startOAuthWorld } from './harness.js';
-
-const chromiumArgs = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: process.env.TRELLIS_CHROMIUM ?? '/usr/bin/chromium',
-    args: chromiumArgs,
-    headless: true,
-  });
-}
 
 function listen(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
