@@ -4,6 +4,8 @@
  * The README's configuration table is this list.
  */
 
+import { parseIpRange } from '../kernel/ip-ranges.js';
+
 type Parser<T> = (raw: string) => T;
 
 interface Setting<T> {
@@ -52,6 +54,30 @@ const optionalUrl: Parser<string> = (raw) => {
   }
 };
 
+/** Comma-separated IPs and CIDR ranges, each checked by the one parser (`kernel/ip-ranges.ts`); frozen. */
+const cidrList: Parser<readonly string[]> = (raw) => {
+  const entries = raw
+    .split(',')
+    .map((e) => e.trim().toLowerCase())
+    .filter((e) => e !== '');
+  const bad = entries.filter((e) => parseIpRange(e) === null);
+  if (bad.length > 0)
+    throw new Error(`expected IP addresses or CIDR ranges, got ${bad.map((e) => `"${e}"`).join(', ')}`);
+  return Object.freeze(entries);
+};
+
+/** Comma-separated host names, IPv4 addresses or [IPv6] addresses, each optionally with `:port`; frozen. */
+const hostList: Parser<readonly string[]> = (raw) => {
+  const entries = raw
+    .split(',')
+    .map((e) => e.trim().toLowerCase())
+    .filter((e) => e !== '');
+  const bad = entries.filter((e) => !/^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(:\d{1,5})?$/.test(e));
+  if (bad.length > 0)
+    throw new Error(`expected host or host:port, got ${bad.map((e) => `"${e}"`).join(', ')}`);
+  return Object.freeze(entries);
+};
+
 function setting<T>(env: string, def: T, parse: Parser<T>, description: string): Setting<T> {
   return { env, default: def, parse, description };
 }
@@ -94,7 +120,7 @@ export const settings = {
     'TRELLIS_GATEWAY_WORKERS',
     1,
     integer(1, 64),
-    'Gateway processes to run on this host (`trellis start --workers N`).',
+    'Gateway processes to run on this host (`trellis start --workers N`); without Redis the first process holds their counters.',
   ),
   demo: setting(
     'TRELLIS_DEMO',
@@ -140,9 +166,21 @@ export const settings = {
   ),
   usageFlushMs: setting(
     'TRELLIS_USAGE_FLUSH_MS',
-    1000,
+    250,
     integer(50, 60_000),
-    'How often the gateway flushes aggregated usage to the database, in milliseconds.',
+    'How often the gateway flushes aggregated usage to the database, in milliseconds; a kill -9 loses at most the calls of about one interval.',
+  ),
+  insightsRecording: setting(
+    'TRELLIS_INSIGHTS_RECORDING',
+    true,
+    boolean,
+    'Whether gateways sum calls per route, status class and latency bucket and count call patterns (reads after creates, calls before Retry-After) for insights, written with the usage flush.',
+  ),
+  insightsIntervalMs: setting(
+    'TRELLIS_INSIGHTS_INTERVAL_MS',
+    60_000,
+    integer(0, 86_400_000),
+    'How often the worker role runs the insight detectors and quota alerts over the flushed usage (one worker a round, however many share the database), in milliseconds; 0 turns them off.',
   ),
   oauthKeySecret: setting(
     'TRELLIS_OAUTH_KEY_SECRET',
@@ -155,6 +193,66 @@ export const settings = {
     500,
     integer(50, 60_000),
     'How often a gateway without Redis notifications checks the database for configuration changes.',
+  ),
+  credentialMaxAgeMs: setting(
+    'TRELLIS_GATEWAY_CREDENTIAL_MAX_AGE_MS',
+    60_000,
+    integer(1000, 3_600_000),
+    'How long a gateway trusts a cached credential without news from the change feed before looking it up again (served meanwhile, and while the database is away), in milliseconds.',
+  ),
+  gatewayBufferedBodyBytes: setting(
+    'TRELLIS_GATEWAY_BUFFERED_BODY_BYTES',
+    65_536,
+    integer(0, 16 * 1_048_576),
+    'Request bodies with a declared length up to this many bytes are read whole before the gateway takes an upstream connection, so a slow client holds none; larger ones are streamed.',
+  ),
+  gatewayBodyIdleTimeoutMs: setting(
+    'TRELLIS_GATEWAY_BODY_IDLE_TIMEOUT_MS',
+    10_000,
+    integer(100, 600_000),
+    'A request body that sends no byte for this many milliseconds is refused with 408 `request_timeout`.',
+  ),
+  gatewayUploadsPerApplication: setting(
+    'TRELLIS_GATEWAY_UPLOADS_PER_APPLICATION',
+    32,
+    integer(1, 100_000),
+    'Streamed (larger or chunked) uploads one application may have in flight per gateway process; beyond, 429 `too_many_uploads`.',
+  ),
+  gatewayUpstreamQueueTimeoutMs: setting(
+    'TRELLIS_GATEWAY_UPSTREAM_QUEUE_TIMEOUT_MS',
+    5000,
+    integer(1, 600_000),
+    'How long a call waits for a connection of a full upstream pool before 503 `upstream_busy`, in milliseconds.',
+  ),
+  trustedProxies: setting(
+    'TRELLIS_TRUSTED_PROXIES',
+    Object.freeze([] as string[]),
+    cidrList,
+    'Load balancers and proxies whose `X-Forwarded-For` is believed (comma-separated IPs or CIDRs, IPv4 and IPv6), for the gateway, the portal and the console; empty: the socket address is the client.',
+  ),
+  outboundAllowHosts: setting(
+    'TRELLIS_OUTBOUND_ALLOW_HOSTS',
+    Object.freeze([] as string[]),
+    hostList,
+    'Hosts (`name` or `name:port`, comma-separated) Trellis may fetch from although they resolve to loopback, private or link-local addresses (e.g. an identity provider on your network); every other outbound fetch (external JWKS) must reach a public address.',
+  ),
+  certificationEvidenceMaxBytes: setting(
+    'TRELLIS_CERTIFICATION_EVIDENCE_MAX_BYTES',
+    2_097_152,
+    integer(1024, 20 * 1_048_576),
+    'Largest image a partner may upload as certification evidence (PNG, JPEG, WebP or GIF), in bytes; larger ones are refused with 413.',
+  ),
+  webhookDisableAfterDays: setting(
+    'TRELLIS_WEBHOOK_DISABLE_AFTER_DAYS',
+    5,
+    integer(1, 365),
+    'A webhook endpoint whose every attempt failed for this many days is disabled, with the event `webhook_endpoint.disabled` and a mail to its owner.',
+  ),
+  workerMetricsPort: setting(
+    'TRELLIS_WORKER_METRICS_PORT',
+    0,
+    integer(0, 65535),
+    "Port on which the worker role (`trellis worker`, or the one `trellis start` runs) serves its Prometheus metrics at `/metrics`: webhook queue depth and age, attempts by outcome, delivery latency; 0 serves none (`trellis start` with one gateway process also adds them to the gateway's `/__trellis/metrics`).",
   ),
 } as const;
 
@@ -206,7 +304,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
 export function settingsTable(): string {
   const rows = Object.entries(settings).map(
     ([, s]) =>
-      `| \`${s.env}\` | ${s.default === '' ? '(empty)' : `\`${String(s.default)}\``} | ${s.description} |`,
+      `| \`${s.env}\` | ${String(s.default) === '' ? '(empty)' : `\`${String(s.default)}\``} | ${s.description} |`,
   );
   return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
 }

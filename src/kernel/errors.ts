@@ -9,6 +9,10 @@ export const errorCatalogue = {
   validation_failed: { status: 400, message: 'The request is not valid.' },
   body_too_large: { status: 413, message: 'The request body is too large.' },
   unsupported_media_type: { status: 415, message: 'The request content type is not supported.' },
+  malformed_request: { status: 400, message: 'The request is not valid HTTP.' },
+  request_timeout: { status: 408, message: 'The request took too long to arrive.' },
+  uri_too_long: { status: 414, message: 'The request URL is too long.' },
+  headers_too_large: { status: 431, message: 'The request headers are too large.' },
   // who is asking
   unauthenticated: { status: 401, message: 'A valid admin API token is required.' },
   forbidden: { status: 403, message: 'This token may not do that.' },
@@ -23,10 +27,30 @@ export const errorCatalogue = {
   conflict: { status: 409, message: 'The resource conflicts with an existing one.' },
   invalid_state: { status: 409, message: 'The resource is not in a state that allows this.' },
   limit_reached: { status: 409, message: 'A limit of the resource was reached.' },
+  // issue 11: production access comes through go-live, not by creating a production application
+  certification_required: {
+    status: 409,
+    message: 'Production access comes with go-live: certification, then the provider’s approval.',
+  },
   rate_limited: { status: 429, message: 'Too many requests.' },
+  // a URL Trellis would fetch from on someone's behalf points into a network it refuses (src/outbound)
+  outbound_address_refused: {
+    status: 422,
+    message: 'The URL points to an address Trellis does not fetch from.',
+  },
+  // consumer webhooks (issue 9): a published event's payload against its type's schema; a reused idempotency key
+  payload_invalid: { status: 422, message: 'The payload does not match the schema of its event type.' },
+  idempotency_key_reused: {
+    status: 409,
+    message: 'This Idempotency-Key was used with another request; use a new key for a new request.',
+  },
   // server side
   internal: { status: 500, message: 'Something went wrong on our side.' },
   unavailable: { status: 503, message: 'The service is temporarily unavailable.' },
+  database_unavailable: {
+    status: 503,
+    message: 'The database cannot be reached right now; try again shortly.',
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

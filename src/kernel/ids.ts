@@ -18,6 +18,14 @@ export const idPrefixes = {
   auditEntry: 'aud',
   event: 'evt',
   mail: 'mail',
+  webhookEndpoint: 'whe',
+  webhookMessage: 'msg',
+  webhookAttempt: 'wha',
+  finding: 'fnd',
+  goliveRequest: 'glr',
+  contentPage: 'cpg',
+  certificationRun: 'crun',
+  certificationEvidence: 'cev',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -12,6 +12,7 @@ export const secretPrefixes = {
   clientSecret: 'trcs_',
   invitation: 'tri_',
   webhookSecret: 'whsec_',
+  serviceSecretToken: 'trst_',
 } as const;
 
 export type SecretKind = keyof typeof secretPrefixes;

@@ -34,11 +34,52 @@ class TrellisSqliteDialect extends SqliteDialect {
 
 export type DialectName = 'sqlite' | 'postgres';
 
+/** Where the store reports connection trouble; pino's logger (what the CLI passes) satisfies it. */
+export interface StoreLogger {
+  warn(data: object, message?: string): void;
+}
+
+export interface StoreOptions {
+  poolSize?: number;
+  /** Lost connections are reported here (at most one line every 5 s); default JSON lines on stderr. */
+  logger?: StoreLogger;
+}
+
+const stderrLogger: StoreLogger = {
+  warn: (data, message) =>
+    process.stderr.write(`${JSON.stringify({ level: 'warn', time: Date.now(), msg: message, ...data })}\n`),
+};
+
+/**
+ * A connection the server closed (`pg_terminate_backend`, a restart, a network cut) makes its pg client emit
+ * `'error'`; without a listener that event kills the process. Every client gets this listener when it connects
+ * (idle or checked out, whichever it is when the connection dies), so a lost connection is a log line: the pool
+ * drops the client and opens a new one on the next query, and the query that was running fails on its own.
+ */
+function connectionErrorReporter(logger: StoreLogger): (err: Error) => void {
+  let lastAt = 0;
+  let suppressed = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - lastAt < 5000) {
+      suppressed++;
+      return;
+    }
+    const code = (err as { code?: unknown }).code;
+    logger.warn(
+      {
+        err: { message: err.message, ...(typeof code === 'string' && { code }) },
+        ...(suppressed > 0 && { alsoLost: suppressed }),
+      },
+      'store: a database connection was lost; the pool opens a new one on the next query',
+    );
+    lastAt = now;
+    suppressed = 0;
+  };
+}
+
 /** Builds the Kysely dialect for a `TRELLIS_DATABASE_URL`. */
-export function dialectFor(
-  url: string,
-  options: { poolSize?: number } = {},
-): { dialect: Dialect; name: DialectName } {
+export function dialectFor(url: string, options: StoreOptions = {}): { dialect: Dialect; name: DialectName } {
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length);
     const inMemory = file === ':memory:' || file === '';
@@ -57,16 +98,16 @@ export function dialectFor(
       }),
     };
   }
-  return {
-    name: 'postgres',
-    dialect: new PostgresDialect({
-      pool: new pg.Pool({
-        connectionString: url,
-        max: options.poolSize ?? 10,
-        connectionTimeoutMillis: 5000,
-      }),
-    }),
-  };
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 5000,
+  });
+  const report = connectionErrorReporter(options.logger ?? stderrLogger);
+  pool.on('connect', (client) => client.on('error', report));
+  // the pool re-emits an idle client's error after removing the client; the client's listener reported it
+  pool.on('error', () => {});
+  return { name: 'postgres', dialect: new PostgresDialect({ pool }) };
 }
 
 /** Whether a Kysely instance talks to PostgreSQL (the few places SQL differs ask this). */

@@ -1,10 +1,10 @@
 import { Kysely, type Transaction } from 'kysely';
-import { type DialectName, dialectFor } from './dialect.js';
+import { type DialectName, type StoreOptions, dialectFor } from './dialect.js';
 import type { Database } from './schema.js';
 
 export * from './schema.js';
 export { migrateToLatest, migrations } from './migrator.js';
-export { isPostgres, type DialectName } from './dialect.js';
+export { isPostgres, type DialectName, type StoreLogger, type StoreOptions } from './dialect.js';
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
@@ -21,7 +21,7 @@ export interface Store {
  * Opens the database named by a `TRELLIS_DATABASE_URL`.
  * @example const store = openStore('sqlite:./data/trellis.db')
  */
-export function openStore(url: string, options: { poolSize?: number } = {}): Store {
+export function openStore(url: string, options: StoreOptions = {}): Store {
   const { dialect, name } = dialectFor(url, options);
   const db = new Kysely<Database>({ dialect });
   return { db, dialect: name, destroy: () => db.destroy() };
@@ -35,6 +35,58 @@ export function isUniqueViolation(err: unknown): boolean {
     e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
     e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
   );
+}
+
+/** Socket errors of a connection that could not be made or was cut. */
+const connectionErrnos = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** What pg says, without a code, when a connection dies or cannot be had in time. */
+const connectionMessages =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed/i;
+
+/**
+ * True when an error means the database cannot be reached right now (not that the query was wrong): PostgreSQL
+ * connection exceptions (class 08), the server shutting down or starting (57P01–57P03), too many connections
+ * (53300), and socket errors. Callers answer these with 503 and the client may retry.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300')
+    return true;
+  if (connectionErrnos.has(code)) return true;
+  // a host name that resolves to several addresses fails with one error per address
+  if (Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every(isDatabaseUnavailable)) return true;
+  return typeof e.message === 'string' && code === '' && connectionMessages.test(e.message);
+}
+
+/**
+ * `work`, or a rejection after `ms` that {@link isDatabaseUnavailable} recognises (code `ETIMEDOUT`): for callers
+ * that must answer in bounded time when the database hangs (a frozen server, a network that drops packets), where
+ * the driver would wait for TCP to give up. The query itself goes on; its answer is dropped.
+ */
+export function withDatabaseTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          Object.assign(new Error(`The database did not answer within ${ms} ms.`), { code: 'ETIMEDOUT' }),
+        ),
+      ms,
+    );
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** True when an error from either driver is a foreign-key violation. */

@@ -2,7 +2,7 @@
  * Table types of the Trellis database. Both dialects store the same shapes: ids and timestamps (ISO 8601, UTC)
  * as text, flags as integers 0/1, JSON documents as text. That keeps one set of queries for SQLite and PostgreSQL.
  */
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /** 0 or 1 */
 export type Flag = number;
@@ -35,9 +35,27 @@ export interface ServiceTable {
   /** open | closed: what the gateway does when the shared counters are unreachable */
   limiter_failure_mode: string;
   max_body_bytes: number;
+  /** 1: an `oauth2` service's bearer token goes upstream; 0 (default): it is stripped */
+  forward_bearer_token: Generated<Flag>;
+  /** header | claim: where the service's end-user limits find the end user (migration 0010) */
+  end_user_key_source: Generated<string>;
+  /** the header or claim; empty: a plan names its own, or the verified token's `sub` (migration 0010) */
+  end_user_key_name: Generated<string>;
+  /** draft | published: whether the portal lists the service (with a published plan) (migration 0012) */
+  portal_state: Generated<string>;
   openapi: JsonText | null;
   created_at: Timestamp;
   updated_at: Timestamp;
+}
+
+/** End-user limits of a whole service, whatever the application's plan (migration 0010). */
+export interface ServiceEndUserLimitTable {
+  id: string;
+  service_id: string;
+  metric_id: string;
+  period: string;
+  value: number;
+  created_at: Timestamp;
 }
 
 export interface MetricTable {
@@ -47,8 +65,10 @@ export interface MetricTable {
   friendly_name: string;
   unit: string;
   description: string;
-  /** null for top-level metrics (hits); the hits metric id for methods */
+  /** null for standalone metrics (hits among them); the hits metric id for methods and metrics counted on hits */
   parent_id: string | null;
+  /** metric | method (migration 0007; rows written without it are metrics) */
+  kind: ColumnType<string, string | undefined, string>;
   created_at: Timestamp;
 }
 
@@ -166,6 +186,8 @@ export interface CredentialTable {
   state: string;
   created_at: Timestamp;
   revoked_at: Timestamp | null;
+  /** the latest call with this key, written by the usage flush (migration 0014); null: never used */
+  last_used_at: Generated<Timestamp | null>;
 }
 
 export interface CustomFieldTable {
@@ -175,6 +197,10 @@ export interface CustomFieldTable {
   name: string;
   label: string;
   required: Flag;
+  /** JSON array of the allowed values (a select); empty text: free text (migration 0007) */
+  choices: ColumnType<string, string | undefined, string>;
+  /** forms list built-in and custom fields by position (migration 0007) */
+  position: ColumnType<number, number | undefined, number>;
   created_at: Timestamp;
 }
 
@@ -237,6 +263,7 @@ export interface Database {
   mapping_rules: MappingRuleTable;
   plans: PlanTable;
   plan_limits: PlanLimitTable;
+  service_end_user_limits: ServiceEndUserLimitTable;
   plan_disabled_metrics: PlanDisabledMetricTable;
   accounts: AccountTable;
   users: UserTable;
