@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { type ChangeFeedEntry, readChangesSince } from '../events/index.js';
-import type { Executor } from '../store/index.js';
+import { type Executor, withDatabaseTimeout } from '../store/index.js';
 import { type GatewayLogger, errorFields } from './logger.js';
 
 export const CHANGES_CHANNEL = 'trellis:changes';
@@ -41,6 +41,8 @@ const ignoredEntities = new Set([
   'oauth_token',
   'oauth_service',
   'oauth_client',
+  // a certification plan matters to a run only through the copy a run takes (runs are `application` events)
+  'certification_plan',
 ]);
 
 /** What a batch of changes asks of the gateway. */
@@ -98,6 +100,11 @@ export interface ChangeFeedOptions {
   apply(actions: ChangeActions, entries: readonly ChangeFeedEntry[]): Promise<void>;
   /** A dedicated Redis connection to subscribe on (subscribed connections can do nothing else). */
   subscriber?: Redis;
+  /**
+   * How long one read or one apply may take before the run counts as failed (retried at the next poll), so a
+   * hung database cannot stall the feed for good. Default 10 s.
+   */
+  timeoutMs?: number;
 }
 
 /** Follows the outbox. */
@@ -148,9 +155,13 @@ export class ChangeFeed {
       this.again = false;
       try {
         for (;;) {
-          const entries = await readChangesSince(this.options.db, this.seq, 1000);
+          const timeoutMs = this.options.timeoutMs ?? 10_000;
+          const entries = await withDatabaseTimeout(
+            readChangesSince(this.options.db, this.seq, 1000),
+            timeoutMs,
+          );
           if (entries.length === 0) break;
-          await this.options.apply(classifyChanges(entries), entries);
+          await withDatabaseTimeout(this.options.apply(classifyChanges(entries), entries), timeoutMs);
           this.seq = entries[entries.length - 1]!.seq;
           if (entries.length < 1000) break;
         }

@@ -2,11 +2,17 @@
  * Credentials are looked up by hash when first presented and cached, so a store with a million keys needs no
  * full load and a hot key costs no database work. Unknown keys are cached too (negative caching), so a client
  * retrying a bad key does not reach the database each time. The change feed evicts entries (see change-feed.ts).
+ * As a second line, nothing is trusted for ever: an entry older than `maxAgeMs` is looked up again (served as it
+ * is meanwhile, and for as long as the database cannot answer), and an unknown key is forgotten after `maxAgeMs`.
+ * A credential created a moment ago must work on the very next call, before the change feed says so: an unknown
+ * key, or a key the cached application does not have, is looked up again before it is refused — at most once per
+ * `recheckMs` for the same key, so a client retrying a bad key costs one lookup per `recheckMs` at most, and calls
+ * with known keys never wait for the database.
  */
-import { hashSecret } from '../kernel/index.js';
+import { type Clock, hashSecret, systemClock } from '../kernel/index.js';
 import { type IpAllowlist, compileAllowlist } from './ip-allowlist.js';
 import { type ApplicationRow, findApplicationByAppId, findUserKey } from './snapshot.store.js';
-import type { Executor } from '../store/index.js';
+import { type Executor, withDatabaseTimeout } from '../store/index.js';
 
 /** What the gateway knows of an application when it authenticates a call. */
 export interface AppAccess {
@@ -93,10 +99,38 @@ export interface CredentialCacheOptions {
   negativeCapacity?: number;
   /** Recently presented keys whose SHA-256 is remembered. Default 10,000. */
   hashCapacity?: number;
+  /**
+   * How long an entry is trusted without the change feed saying anything: older ones are re-validated on their
+   * next use (stale-while-revalidate), unknown keys forgotten. Default 60 s.
+   */
+  maxAgeMs?: number;
+  /**
+   * How often the same unknown key (or the same key an application's cached keys lack) may be looked up again
+   * before it is refused: a key created since it was cached works at once. Default 1 s.
+   */
+  recheckMs?: number;
+  /**
+   * How long a lookup may take before it fails as the database being unavailable (the gateway then answers 503);
+   * a hung database must not hang the requests that need it. Default 3 s.
+   */
+  lookupTimeoutMs?: number;
+  clock?: Clock;
 }
 
+/** A cached entry and when it is to be looked up again. */
+interface Slot {
+  readonly entry: Entry;
+  staleAt: number;
+  refreshing: boolean;
+  /** When it was (re)inserted, counted in insertions: its place in the recency order. */
+  placed: number;
+}
+
+/** How soon a re-validation that failed (the database away) is tried again; the entry is served meanwhile. */
+const RETRY_REVALIDATION_MS = 5000;
+
 /** A presented key's stored form, and its user-key entry's name in the cache (built once, not per call). */
-interface PresentedKey {
+export interface PresentedKey {
   readonly hash: string;
   readonly cacheKey: string;
 }
@@ -120,15 +154,24 @@ export class CredentialCache {
   private readonly source: CredentialSource;
   private readonly capacity: number;
   private readonly negativeCapacity: number;
-  private readonly entries = new Map<string, Entry>();
-  private readonly negative = new Map<string, true>();
+  private readonly entries = new Map<string, Slot>();
+  /** Unknown key → when it is forgotten. */
+  private readonly negative = new Map<string, number>();
+  private readonly maxAgeMs: number;
+  private readonly lookupTimeoutMs: number;
+  private readonly clock: Clock;
   private readonly byApplication = new Map<string, Set<string>>();
   private readonly byAccount = new Map<string, Set<string>>();
   private readonly inFlight = new Map<string, Promise<Entry | null>>();
   /** Presented key → its SHA-256 (a pure function of the key, so nothing here can go stale on a revoke). */
   private readonly hashes = new Map<string, PresentedKey>();
   private readonly hashCapacity: number;
+  /** Unknown key (`u:<hash>`, `a:<app_id>`, `a:<app_id> <key hash>`) → when it was last looked up again. */
+  private readonly rechecked = new Map<string, number>();
+  private readonly recheckMs: number;
   private generation = 0;
+  /** Insertions into `entries` so far (recency order). */
+  private placements = 0;
   private hits = 0;
   private misses = 0;
 
@@ -137,6 +180,24 @@ export class CredentialCache {
     this.capacity = options.capacity ?? 200_000;
     this.negativeCapacity = options.negativeCapacity ?? 20_000;
     this.hashCapacity = options.hashCapacity ?? 10_000;
+    this.maxAgeMs = options.maxAgeMs ?? 60_000;
+    this.lookupTimeoutMs = options.lookupTimeoutMs ?? 3000;
+    this.recheckMs = options.recheckMs ?? 1000;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** Whether an unknown key may be looked up again now (and notes that it is). */
+  private mayRecheck(name: string): boolean {
+    const now = this.clock.now();
+    const last = this.rechecked.get(name);
+    if (last !== undefined && now - last < this.recheckMs) return false;
+    this.rechecked.delete(name);
+    this.rechecked.set(name, now);
+    if (this.rechecked.size > this.negativeCapacity) {
+      const oldest = this.rechecked.keys().next().value;
+      if (oldest !== undefined) this.rechecked.delete(oldest);
+    }
+    return true;
   }
 
   /**
@@ -148,7 +209,11 @@ export class CredentialCache {
     return this.presented(secret).hash;
   }
 
-  private presented(secret: string): PresentedKey {
+  /**
+   * A presented key's hash and cache name together, for a caller that needs both (authenticate: the hash for
+   * "last used", then the entry) with one lookup of the key instead of two.
+   */
+  presented(secret: string): PresentedKey {
     let known = this.hashes.get(secret);
     if (known !== undefined) return known;
     const hash = hashSecret(secret);
@@ -163,9 +228,9 @@ export class CredentialCache {
     return known;
   }
 
-  /** A user key as presented: the entry, `null` when unknown, or a promise of either on a miss. */
-  userKeyOf(secret: string): UserKeyEntry | null | Promise<UserKeyEntry | null> {
-    const { hash, cacheKey } = this.presented(secret);
+  /** A user key as presented (or its `presented` form): the entry, `null` when unknown, or a promise of either on a miss. */
+  userKeyOf(secret: string | PresentedKey): UserKeyEntry | null | Promise<UserKeyEntry | null> {
+    const { hash, cacheKey } = typeof secret === 'string' ? this.presented(secret) : secret;
     return this.get(cacheKey, 'user_key', hash) as UserKeyEntry | null | Promise<UserKeyEntry | null>;
   }
 
@@ -182,26 +247,91 @@ export class CredentialCache {
     return this.get(`a:${appId}`, 'app_id', appId) as AppIdEntry | null | Promise<AppIdEntry | null>;
   }
 
+  /**
+   * An application by public app id, for a call presenting the app key whose hash is `keyHash`: when the cached
+   * application does not have that key (added a moment ago?), it is looked up again (bounded by `recheckMs`).
+   */
+  appIdWithKey(appId: string, keyHash: string): AppIdEntry | null | Promise<AppIdEntry | null> {
+    const key = `a:${appId}`;
+    const found = this.get(key, 'app_id', appId) as AppIdEntry | null | Promise<AppIdEntry | null>;
+    if (found === null || found instanceof Promise || found.keys.has(keyHash)) return found;
+    if (!this.mayRecheck(`${key} ${keyHash}`)) return found;
+    return this.lookUpAgain(key, 'app_id', appId, found) as Promise<AppIdEntry | null>;
+  }
+
+  /**
+   * Looks a key up again now and caches the answer (unless an eviction happened meanwhile). When the database
+   * cannot answer, the cached answer stands.
+   */
+  private lookUpAgain(
+    key: string,
+    kind: 'user_key' | 'app_id',
+    arg: string,
+    cached: Entry | null,
+  ): Promise<Entry | null> {
+    const pending = this.inFlight.get(key);
+    if (pending) return pending;
+    this.misses++;
+    const generation = this.generation;
+    const load: Promise<Entry | undefined> = this.lookup(kind, arg);
+    const promise = load.then(
+      (entry) => {
+        this.inFlight.delete(key);
+        if (generation === this.generation) {
+          this.remove(key);
+          this.negative.delete(key);
+          this.store(key, entry ?? null);
+        }
+        return entry ?? null;
+      },
+      () => {
+        this.inFlight.delete(key);
+        return cached;
+      },
+    );
+    this.inFlight.set(key, promise);
+    return promise;
+  }
+
+  /** One lookup in the source, failing as the database being unavailable when it takes too long. */
+  private lookup(kind: 'user_key' | 'app_id', arg: string): Promise<Entry | undefined> {
+    const load = kind === 'user_key' ? this.source.findUserKey(arg) : this.source.findAppId(arg);
+    return withDatabaseTimeout<Entry | undefined>(load, this.lookupTimeoutMs);
+  }
+
   /** `key` is `u:<hash>` (kind user_key, `arg` the hash) or `a:<app_id>` (kind app_id, `arg` the app id). */
   private get(key: string, kind: 'user_key' | 'app_id', arg: string): Entry | null | Promise<Entry | null> {
     const hit = this.entries.get(key);
     if (hit !== undefined) {
-      // refresh recency: a Map iterates in insertion order, so re-inserting makes it the newest
-      this.entries.delete(key);
-      this.entries.set(key, hit);
+      // refresh recency: a Map iterates in insertion order, so re-inserting makes it the newest. Only once it has
+      // fallen into the older half: an entry among the newest `capacity / 2` cannot be the oldest of more than
+      // `capacity`, so it is not next out, and a hot key costs no delete and insert on every call
+      if (this.placements - hit.placed >= this.capacity >> 1) {
+        this.entries.delete(key);
+        this.entries.set(key, hit);
+        hit.placed = ++this.placements;
+      }
       this.hits++;
-      return hit;
+      if (!hit.refreshing && this.clock.now() >= hit.staleAt) this.revalidate(key, kind, arg, hit);
+      return hit.entry;
     }
-    if (this.negative.has(key)) {
-      this.hits++;
-      return null;
+    const forgetAt = this.negative.get(key);
+    if (forgetAt !== undefined) {
+      if (this.clock.now() < forgetAt) {
+        // unknown a moment ago; created since? looked up again, at most once per `recheckMs`
+        if (!this.mayRecheck(key)) {
+          this.hits++;
+          return null;
+        }
+        return this.lookUpAgain(key, kind, arg, null);
+      }
+      this.negative.delete(key);
     }
     const pending = this.inFlight.get(key);
     if (pending) return pending;
     this.misses++;
     const generation = this.generation;
-    const load: Promise<Entry | undefined> =
-      kind === 'user_key' ? this.source.findUserKey(arg) : this.source.findAppId(arg);
+    const load: Promise<Entry | undefined> = this.lookup(kind, arg);
     const promise = load.then(
       (entry) => {
         this.inFlight.delete(key);
@@ -217,16 +347,47 @@ export class CredentialCache {
     return promise;
   }
 
+  /**
+   * Looks a stale entry up again while it goes on being served. The answer replaces the entry only if it is still
+   * the one in the cache: an entry evicted meanwhile (a revoke, a suspension) is never brought back. When the
+   * database cannot answer, the entry is served as it is and tried again a little later.
+   */
+  private revalidate(key: string, kind: 'user_key' | 'app_id', arg: string, slot: Slot): void {
+    slot.refreshing = true;
+    const load: Promise<Entry | undefined> = this.lookup(kind, arg);
+    load.then(
+      (entry) => {
+        slot.refreshing = false;
+        if (this.entries.get(key) !== slot) return;
+        this.remove(key);
+        this.store(key, entry ?? null);
+      },
+      () => {
+        slot.refreshing = false;
+        slot.staleAt = this.clock.now() + Math.min(RETRY_REVALIDATION_MS, this.maxAgeMs);
+      },
+    );
+  }
+
   private store(key: string, entry: Entry | null): void {
     if (entry === null) {
-      this.negative.set(key, true);
+      this.negative.delete(key);
+      this.negative.set(key, this.clock.now() + this.maxAgeMs);
+      // just looked up: the next lookup of this unknown key waits `recheckMs`
+      this.rechecked.delete(key);
+      this.rechecked.set(key, this.clock.now());
       if (this.negative.size > this.negativeCapacity) {
         const oldest = this.negative.keys().next().value;
         if (oldest !== undefined) this.negative.delete(oldest);
       }
       return;
     }
-    this.entries.set(key, entry);
+    this.entries.set(key, {
+      entry,
+      staleAt: this.clock.now() + this.maxAgeMs,
+      refreshing: false,
+      placed: ++this.placements,
+    });
     index(this.byApplication, entry.app.applicationId, key);
     index(this.byAccount, entry.app.accountId, key);
     if (this.entries.size > this.capacity) {
@@ -236,7 +397,7 @@ export class CredentialCache {
   }
 
   private remove(key: string): void {
-    const entry = this.entries.get(key);
+    const entry = this.entries.get(key)?.entry;
     if (!entry) return;
     this.entries.delete(key);
     unindex(this.byApplication, entry.app.applicationId, key);

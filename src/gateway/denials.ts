@@ -5,6 +5,11 @@
  */
 export const denialCatalogue = {
   service_not_found: { status: 404, message: 'No API is served at this address.' },
+  path_invalid: {
+    status: 400,
+    message:
+      'The request path cannot be used: encoded slashes, backslashes, control characters and `..` above the root are refused.',
+  },
   credentials_missing: { status: 401, message: 'The request carries no credentials.' },
   credentials_invalid: { status: 401, message: 'The credentials are not valid for this API.' },
   credentials_revoked: { status: 401, message: 'The credentials were revoked.' },
@@ -18,17 +23,32 @@ export const denialCatalogue = {
   application_suspended: { status: 403, message: 'The application is suspended.' },
   account_pending: { status: 403, message: 'The developer account is awaiting approval.' },
   account_suspended: { status: 403, message: 'The developer account is suspended.' },
+  sandbox_unavailable: {
+    status: 403,
+    message:
+      'This API has no sandbox: sandbox credentials cannot call it. Production credentials come with go-live.',
+  },
   ip_not_allowed: { status: 403, message: 'Calls from this address are not allowed for this application.' },
   no_mapping_rule: { status: 404, message: 'No mapping rule matches this request.' },
   method_disabled: { status: 403, message: "This method is not enabled in the application's plan." },
   limit_exceeded: { status: 429, message: 'A usage limit of the plan was reached.' },
   body_too_large: { status: 413, message: 'The request body is too large.' },
+  request_timeout: { status: 408, message: 'The request body stopped arriving.' },
+  too_many_uploads: {
+    status: 429,
+    message: 'This application has too many uploads in progress; try again when one has finished.',
+  },
   limiter_unavailable: {
     status: 503,
     message: 'Usage limits cannot be checked right now; try again shortly.',
   },
+  backend_unavailable: {
+    status: 503,
+    message: 'The gateway cannot check these credentials right now; try again shortly.',
+  },
   upstream_unreachable: { status: 502, message: 'The API behind the gateway could not be reached.' },
   upstream_timeout: { status: 504, message: 'The API behind the gateway did not answer in time.' },
+  upstream_busy: { status: 503, message: 'The API behind the gateway is busy; try again shortly.' },
   internal: { status: 500, message: 'Something went wrong in the gateway.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -8,22 +8,24 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
 import { latestChangeSeq } from '../events/index.js';
-import { type Clock, systemClock } from '../kernel/index.js';
+import { type Clock, clientAddress, compileTrustedProxies, systemClock } from '../kernel/index.js';
 import type { Store } from '../store/index.js';
 import { type UsageSink, UsageRecorder } from '../usage/index.js';
 import type { ChangeFeedEntry } from '../events/index.js';
+import { CertifyingRuns } from './certification-faults.js';
 import { ChangeFeed, type ChangeActions } from './change-feed.js';
 import { CredentialCache, databaseCredentialSource, type CredentialSource } from './credential-cache.js';
 import { GatewayMetrics } from './gateway-metrics.js';
-import { normalizeAddress } from './ip-allowlist.js';
 import type { Limiter, LimiterFailure } from './limiter/limiter.js';
 import { MemoryLimiter } from './limiter/memory-limiter.js';
 import { WindowCalendar } from './limiter/periods.js';
 import { RedisLimiter } from './limiter/redis-limiter.js';
+import { usageSeed } from './limiter/usage-seed.js';
 import { type GatewayLogger, createFallbackLogger, errorFields } from './logger.js';
 import type { TokenVerifier } from './phases/authenticate.js';
 import { handle, type PipelineDeps } from './pipeline.js';
 import { UpstreamProxy } from './proxy.js';
+import { RequestBodies } from './request-body.js';
 import { RequestContext } from './request-context.js';
 import { type Snapshot, compileSnapshot } from './snapshot.js';
 import { loadCatalog } from './snapshot.store.js';
@@ -36,6 +38,14 @@ export interface GatewayOptions {
   responseTimeoutMs?: number;
   /** Connections per upstream origin. Default 512. */
   upstreamConnections?: number;
+  /** How long a call waits for a connection of a full upstream pool before 503. Default: the setting. */
+  upstreamQueueTimeoutMs?: number;
+  /** Declared bodies up to this are read whole before the upstream call. Default: the setting (64 KiB). */
+  bufferedBodyBytes?: number;
+  /** A request body that sends nothing for this long is refused with 408. Default: the setting (10 s). */
+  bodyIdleTimeoutMs?: number;
+  /** Streamed (larger or chunked) uploads one application may have in flight. Default: the setting (32). */
+  uploadsPerApplication?: number;
   /** Prefix of Redis counter keys (several installs or tests on one Redis). Default `trellis:rl:`. */
   redisKeyPrefix?: string;
   /** How often `batched` counters sync with Redis. Default 100 ms. */
@@ -44,6 +54,16 @@ export interface GatewayOptions {
   redisReadyTimeoutMs?: number;
   /** Credentials kept in the cache. Default 200,000. */
   credentialCacheSize?: number;
+  /**
+   * How long a cached credential is trusted without the change feed saying anything; older ones are looked up
+   * again on their next use (served meanwhile, and while the database is away). Default
+   * `config.credentialMaxAgeMs` (`TRELLIS_GATEWAY_CREDENTIAL_MAX_AGE_MS`, 60 s).
+   */
+  credentialMaxAgeMs?: number;
+  /** How long a credential lookup may wait for the database before the call is answered 503. Default 3 s. */
+  lookupTimeoutMs?: number;
+  /** How long one read (or apply) of the change feed may take before it is retried at the next poll. Default 10 s. */
+  feedTimeoutMs?: number;
 }
 
 export interface GatewayDeps {
@@ -86,6 +106,17 @@ function hostOf(header: string | undefined): string {
   return colon === -1 ? h : h.slice(0, colon);
 }
 
+/**
+ * The path of an absolute-form request target (RFC 9112 §3.2.2) as sent, for the route phase to normalise; any
+ * other form (`*`, garbage) is returned as is, and refused there (`path_invalid`).
+ */
+function absoluteFormPath(target: string): string {
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(target);
+  if (scheme === null) return target;
+  const slash = target.indexOf('/', scheme[0].length);
+  return slash === -1 ? '/' : target.slice(slash);
+}
+
 function redisReady(redis: Redis, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => {
@@ -107,6 +138,8 @@ function redisReady(redis: Redis, timeoutMs: number): Promise<void> {
  */
 export function createGateway(deps: GatewayDeps): Gateway {
   const { config, store } = deps;
+  // null without trusted proxies: the client address is then the socket's, as cheap as before
+  const trustedProxies = compileTrustedProxies(config.trustedProxies);
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createFallbackLogger();
   const options = deps.options ?? {};
@@ -161,20 +194,45 @@ export function createGateway(deps: GatewayDeps): Gateway {
           syncIntervalMs: options.limiterSyncIntervalMs,
           onFailure: onLimiterFailure,
         })
-      : new MemoryLimiter());
+      : new MemoryLimiter({
+          // counters count on from the usage recorded before a restart (docs/gateway.md, "What a restart forgets")
+          seed: usageSeed(store.db),
+          // authorize shares an application's checks across its calls (see applicationCheck)
+          sharedChecks: true,
+          onSeedFailure: (err, applicationId) =>
+            logger.warn(
+              { applicationId, ...errorFields(err) },
+              "gateway: recorded usage unreadable; this application's limits count from zero",
+            ),
+        }));
   const recorder =
     deps.usage === undefined
-      ? new UsageRecorder({ db: store.db, clock, flushIntervalMs: config.usageFlushMs, logger })
+      ? new UsageRecorder({
+          db: store.db,
+          clock,
+          flushIntervalMs: config.usageFlushMs,
+          logger,
+          callPatterns: config.insightsRecording,
+        })
       : null;
   const usage = deps.usage ?? recorder;
   const cache = new CredentialCache({
     source: deps.credentialSource ?? databaseCredentialSource(store.db),
     capacity: options.credentialCacheSize,
+    maxAgeMs: options.credentialMaxAgeMs ?? config.credentialMaxAgeMs,
+    lookupTimeoutMs: options.lookupTimeoutMs,
+    clock,
   });
   const proxy = new UpstreamProxy({
     connectTimeoutMs: options.connectTimeoutMs ?? 5000,
     responseTimeoutMs: options.responseTimeoutMs ?? 30_000,
     connections: options.upstreamConnections,
+    queueTimeoutMs: options.upstreamQueueTimeoutMs ?? config.gatewayUpstreamQueueTimeoutMs,
+  });
+  const bodies = new RequestBodies({
+    bufferedBodyBytes: options.bufferedBodyBytes ?? config.gatewayBufferedBodyBytes,
+    idleTimeoutMs: options.bodyIdleTimeoutMs ?? config.gatewayBodyIdleTimeoutMs,
+    uploadsPerApplication: options.uploadsPerApplication ?? config.gatewayUploadsPerApplication,
   });
 
   let current: Snapshot | null = null;
@@ -206,8 +264,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return reloading;
   };
 
+  // the runs' "every Nth call" counted on the limiter's counters, shared across gateways (issue 11)
+  const certifying = new CertifyingRuns(store.db, () => clock.now(), limiter);
   const apply = async (actions: ChangeActions, entries: readonly ChangeFeedEntry[]): Promise<void> => {
     await deps.tokenVerifier?.applyChanges?.(entries);
+    if (CertifyingRuns.concerns(entries)) await certifying.load();
     if (actions.flushAll) cache.clear();
     else {
       if (actions.clearNegative) cache.clearNegative();
@@ -225,8 +286,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
     limiter,
     calendar: new WindowCalendar(),
     proxy,
+    bodies,
     usage,
     metrics,
+    certification: certifying,
     refreshSnapshot: reload,
     currentSnapshot: () => current!,
   };
@@ -260,14 +323,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const q = url.indexOf('?');
     let rawPath = q === -1 ? url : url.slice(0, q);
     const rawQuery = q === -1 ? '' : url.slice(q + 1);
-    if (rawPath.charCodeAt(0) !== 47) {
-      // absolute-form request target (RFC 9112 §3.2.2)
-      try {
-        rawPath = new URL(url).pathname;
-      } catch {
-        rawPath = '/';
-      }
-    }
+    if (rawPath.charCodeAt(0) !== 47) rawPath = absoluteFormPath(rawPath);
     if (rawPath.startsWith(INTERNAL_PREFIX)) {
       serveInternal(req, res, rawPath);
       return;
@@ -286,7 +342,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       hostOf(req.headers.host),
       rawPath,
       rawQuery,
-      normalizeAddress(req.socket.remoteAddress ?? ''),
+      clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustedProxies),
     );
     handle(ctx, pipelineDeps);
   });
@@ -300,6 +356,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     started ??= (async () => {
       const seq = await latestChangeSeq(store.db);
       await reload();
+      await certifying.load();
       // give Redis a moment to connect so the first requests use the shared counters; if it does not come,
       // serve anyway: each service's failure mode says what happens meanwhile
       if (limiterRedis) await redisReady(limiterRedis, options.redisReadyTimeoutMs ?? 2000);
@@ -307,6 +364,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         db: store.db,
         afterSeq: seq,
         intervalMs: config.snapshotRefreshMs,
+        timeoutMs: options.feedTimeoutMs,
         logger,
         apply,
         subscriber: config.redisUrl ? redisFor('subscriber') : undefined,

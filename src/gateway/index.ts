@@ -2,11 +2,10 @@
  * The gateway: the data plane every API call passes through. See docs/gateway.md.
  *
  * - `createGateway(deps)` builds one gateway (server, snapshot, limiter, usage recorder); the CLI listens.
- * - `startGatewayWorkers(n, …)` runs n gateway processes on one host.
+ * - n gateway processes on one host: `startGatewayWorkers` in `cli/gateway-workers.ts` (the CLI forks them).
  * - `publishChange(redis)` is what control calls after committing a change, so gateways apply it at once.
  */
 export { createGateway, type Gateway, type GatewayDeps, type GatewayOptions } from './gateway.js';
-export { startGatewayWorkers, type GatewayWorkers, type StartWorkersOptions } from './workers.js';
 export { CHANGES_CHANNEL, publishChange } from './change-feed.js';
 export { denialCatalogue, type DenialCode } from './denials.js';
 export type { TokenVerifier, VerifiedToken } from './phases/authenticate.js';
@@ -19,4 +18,7 @@ export type {
 } from './limiter/limiter.js';
 export { MemoryLimiter } from './limiter/memory-limiter.js';
 export { RedisLimiter, type RedisLimiterOptions } from './limiter/redis-limiter.js';
+export { HostLimiter, serveHostCounters } from './limiter/host-limiter.js';
+export { usageSeed } from './limiter/usage-seed.js';
+export { isPeriod, type Period, windowOf } from './limiter/periods.js';
 export type { GatewayLogger } from './logger.js';

@@ -2,13 +2,21 @@
  * Mapping rules turn a request into metric increments, with the semantics of 3scale's APIcast
  * (https://docs.redhat.com/en/documentation/red_hat_3scale_api_management/2.15/html/administering_the_api_gateway/mapping-rules):
  * - a pattern matches the path as a prefix, unless it ends with `$`;
- * - `{name}` matches one path segment (anything but `/`, `?`, `&`, `=`);
+ * - `{name}` matches one path segment (anything but `/`, `?`, `&`, `=`), never `.` or `..` (paths reach the
+ *   rules normalised, without dot segments, so this is a second line);
  * - parameters in a pattern's query string must be present in the request (`{name}` values match any value);
  * - rules are tried in `position` order, every matching rule adds its delta, and a matching rule marked `last`
- *   stops the matching.
+ *   stops the matching;
+ * - `HEAD` is matched by the `GET` rules (it asks for the same resource, RFC 9110 §9.3.2), unless the service has
+ *   `HEAD` rules of its own: then by those. Every other method, `OPTIONS` included, by its own rules; `ANY` rules
+ *   match every method.
  */
 
+import { normalizePath } from './request-path.js';
+
 export interface MappingRuleSource {
+  /** The rule's id (`mr_…`): the route a call is counted under in usage (insights). */
+  id?: string;
   httpMethod: string;
   pattern: string;
   metricId: string;
@@ -18,6 +26,8 @@ export interface MappingRuleSource {
 }
 
 export interface CompiledRule {
+  /** The rule's id, '' when the source had none. */
+  readonly id: string;
   /** Upper-case verb; `ANY` matches every verb. */
   readonly method: string;
   readonly path: RegExp;
@@ -28,7 +38,8 @@ export interface CompiledRule {
   readonly last: boolean;
 }
 
-const SEGMENT = '[^/?&=]+';
+/** One segment, but not `.` or `..`: starts with no dot, or `.` and no dot, or `..` and at least one more. */
+const SEGMENT = '(?:[^/?&=.][^/?&=]*|\\.[^/?&=.][^/?&=]*|\\.\\.[^/?&=]+)';
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -36,7 +47,10 @@ function escapeRegExp(s: string): string {
 
 function compilePathPattern(pattern: string): RegExp {
   const exact = pattern.endsWith('$');
-  const body = exact ? pattern.slice(0, -1) : pattern;
+  const written = exact ? pattern.slice(0, -1) : pattern;
+  // paths reach the rules in normal form (request-path.ts), so patterns are put in it too: `/v1/%7euser` matches
+  // `/v1/~user`, `/a//b` matches `/a/b`
+  const body = normalizePath(written) ?? written;
   let source = '^';
   let i = 0;
   while (i < body.length) {
@@ -67,6 +81,7 @@ export function compileRule(rule: MappingRuleSource): CompiledRule {
     }
   }
   return {
+    id: rule.id ?? '',
     method: rule.httpMethod.toUpperCase() === '*' ? 'ANY' : rule.httpMethod.toUpperCase(),
     path: compilePathPattern(pathPattern),
     query,
@@ -97,11 +112,14 @@ export function matchRules(
   method: string,
   path: string,
   rawQuery: string,
+  /** When given, receives the id of the first rule that matched (the call's route in usage). */
+  matched?: { ruleId: string },
 ): MetricDelta[] {
   const out: MetricDelta[] = [];
   let params: URLSearchParams | undefined;
+  const verb = method === 'HEAD' && !rules.some((r) => r.method === 'HEAD') ? 'GET' : method;
   for (const rule of rules) {
-    if (rule.method !== method && rule.method !== 'ANY') continue;
+    if (rule.method !== verb && rule.method !== 'ANY') continue;
     if (!rule.path.test(path)) continue;
     if (rule.query.length > 0) {
       params ??= new URLSearchParams(rawQuery);
@@ -115,6 +133,7 @@ export function matchRules(
       }
       if (!ok) continue;
     }
+    if (matched !== undefined && matched.ruleId === '') matched.ruleId = rule.id;
     const existing = out.find((m) => m.metricId === rule.metricId);
     if (existing) existing.delta += rule.delta;
     else out.push({ metricId: rule.metricId, delta: rule.delta });

@@ -7,9 +7,11 @@
  * credential, in-memory counters), so the common case does not wait. The proxy streams; the response is
  * transformed as its headers go out; usage is recorded after the response, never in its way.
  */
-import { pipeline as pipeStreams, Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Clock } from '../kernel/index.js';
+import { isDatabaseUnavailable } from '../store/index.js';
 import type { UsageSink } from '../usage/index.js';
+import type { CertifyingRuns } from './certification-faults.js';
 import type { CredentialCache } from './credential-cache.js';
 import { type Denial, bearerChallenge, deny, denialBody } from './denials.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
@@ -22,7 +24,8 @@ import { checkClient } from './phases/check-client.js';
 import { map } from './phases/map.js';
 import { route } from './phases/route.js';
 import { transformRequest } from './phases/transform-request.js';
-import { BodyTooLargeError, type ForwardRequest, type UpstreamFailure, type UpstreamProxy } from './proxy.js';
+import type { ForwardRequest, UpstreamFailure, UpstreamProxy } from './proxy.js';
+import type { RequestBodies } from './request-body.js';
 import type { RequestContext } from './request-context.js';
 import type { CompiledPlan } from './snapshot.js';
 
@@ -34,8 +37,12 @@ export interface PipelineDeps {
   limiter: Limiter;
   calendar: WindowCalendar;
   proxy: UpstreamProxy;
+  /** Buffering, idle timeout and per-application bound of request bodies. */
+  bodies: RequestBodies;
   usage: UsageSink | null;
   metrics: GatewayMetrics;
+  /** Running certification runs: faults injected into certifying sandbox applications' calls (issue 11). */
+  certification?: CertifyingRuns;
   refreshSnapshot(): Promise<void>;
   currentSnapshot(): { plans: ReadonlyMap<string, CompiledPlan> };
 }
@@ -52,9 +59,10 @@ interface AccessPhase {
 export const accessPhases: readonly AccessPhase[] = [
   { name: 'route', run: (ctx) => route(ctx) ?? checkContentLength(ctx) },
   { name: 'authenticate', run: (ctx, deps) => authenticate(ctx, deps) },
-  { name: 'check client', run: (ctx) => checkClient(ctx) },
+  { name: 'check client', run: (ctx, deps) => checkClient(ctx) ?? deps.bodies.admit(ctx) },
   { name: 'map', run: (ctx) => map(ctx) },
   { name: 'authorize', run: (ctx, deps) => authorize(ctx, deps) },
+  { name: 'certify', run: (ctx, deps) => deps.certification?.inject(ctx) ?? null },
 ];
 
 /** A declared body over the service's limit is refused before anything is counted. */
@@ -108,7 +116,23 @@ function passed(ctx: RequestContext, deps: PipelineDeps, denial: Denial | null):
   return !ctx.res.destroyed; // the client left while we were deciding
 }
 
+let lastUnavailableLog = Number.NEGATIVE_INFINITY;
+
 function unexpected(ctx: RequestContext, deps: PipelineDeps, err: unknown): void {
+  if (isDatabaseUnavailable(err)) {
+    // a credential that is not cached needs the database; known ones are still served from the cache
+    const now = deps.clock.now();
+    if (now - lastUnavailableLog >= 5000) {
+      lastUnavailableLog = now;
+      deps.logger.warn(
+        { requestId: ctx.requestId, ...errorFields(err) },
+        'gateway: database unreachable; answering 503 backend_unavailable to what needs it',
+      );
+    }
+    if (!ctx.res.headersSent) refuse(ctx, deps, deny('backend_unavailable'));
+    else ctx.res.destroy();
+    return;
+  }
   deps.logger.error({ requestId: ctx.requestId, ...errorFields(err) }, 'gateway: unexpected error');
   if (!ctx.res.headersSent) refuse(ctx, deps, deny('internal'));
   else ctx.res.destroy();
@@ -120,7 +144,7 @@ class UpstreamCall implements ForwardRequest {
   readonly path: string;
   readonly method: string;
   readonly headers: string[];
-  readonly body: Readable | null;
+  readonly body: Buffer | Readable | null;
   readonly res: RequestContext['res'];
   /** transform response: the rate-limit headers and the request id go out with the upstream's headers */
   readonly responseHeaders: RequestContext['responseHeaders'];
@@ -128,13 +152,14 @@ class UpstreamCall implements ForwardRequest {
   constructor(
     private readonly ctx: RequestContext,
     private readonly deps: PipelineDeps,
+    body: Buffer | Readable | null,
   ) {
     const upstream = transformRequest(ctx);
     this.origin = upstream.origin;
     this.path = upstream.path;
     this.method = ctx.method;
     this.headers = upstream.headers;
-    this.body = requestBody(ctx);
+    this.body = body;
     this.res = ctx.res;
     this.responseHeaders = ctx.responseHeaders;
   }
@@ -152,9 +177,20 @@ class UpstreamCall implements ForwardRequest {
   }
 }
 
+/** Phase 7 once the body is ready to go: small bodies are read whole first, so a slow client holds no connection. */
 function forward(ctx: RequestContext, deps: PipelineDeps): void {
   ctx.authorized = true;
-  ctx.relay = deps.proxy.forward(new UpstreamCall(ctx, deps));
+  deps.bodies.read(
+    ctx,
+    (body) => {
+      if (ctx.res.destroyed) return;
+      ctx.relay = deps.proxy.forward(new UpstreamCall(ctx, deps, body));
+    },
+    (failure) => {
+      if (failure === 'aborted') ctx.status = 499;
+      else refuse(ctx, deps, deny('request_timeout'));
+    },
+  );
 }
 
 function onUpstreamFailure(
@@ -167,7 +203,7 @@ function onUpstreamFailure(
     ctx.status = 499;
     return;
   }
-  if (failure !== 'body_too_large') {
+  if (failure !== 'body_too_large' && failure !== 'request_timeout') {
     deps.metrics.upstreamError(ctx.service!.systemName, failure);
     deps.logger.warn(
       { requestId: ctx.requestId, service: ctx.service!.systemName, failure, ...errorFields(error) },
@@ -180,33 +216,16 @@ function onUpstreamFailure(
     deny(
       failure === 'timeout'
         ? 'upstream_timeout'
-        : failure === 'body_too_large'
-          ? 'body_too_large'
-          : 'upstream_unreachable',
+        : failure === 'body_too_large' || failure === 'request_timeout'
+          ? failure
+          : failure === 'busy'
+            ? 'upstream_busy'
+            : 'upstream_unreachable',
     ),
   );
 }
 
-/** The request body as it goes upstream: the request itself, or, without a declared length, counted on the way. */
-function requestBody(ctx: RequestContext): Readable | null {
-  const req = ctx.req;
-  const declared = req.headers['content-length'];
-  if (declared !== undefined) {
-    ctx.bytesIn = Number(declared) || 0;
-    return ctx.bytesIn === 0 ? null : req;
-  }
-  if (req.headers['transfer-encoding'] === undefined) return null;
-  const max = ctx.service!.maxBodyBytes;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      ctx.bytesIn += chunk.length;
-      if (ctx.bytesIn > max) callback(new BodyTooLargeError('The request body is too large.'));
-      else callback(null, chunk);
-    },
-  });
-  pipeStreams(req, counter, () => {});
-  return counter;
-}
+const unreadBody: ReadonlySet<string> = new Set(['request_timeout', 'too_many_uploads', 'upstream_busy']);
 
 /** Answers the client with a denial. */
 export function refuse(ctx: RequestContext, deps: PipelineDeps, denial: Denial): void {
@@ -224,8 +243,9 @@ export function refuse(ctx: RequestContext, deps: PipelineDeps, denial: Denial):
     const challenge = bearerChallenge(denial, ctx.service.systemName);
     if (challenge !== null) headers['www-authenticate'] = challenge;
   }
-  // an unread oversized body is not worth reading to keep the connection
-  if (denial.code === 'body_too_large') headers.connection = 'close';
+  // an unread body (oversized, stalled, or refused for want of a place) is not worth reading to keep the connection
+  if (denial.code === 'body_too_large' || (unreadBody.has(denial.code) && !ctx.req.complete))
+    headers.connection = 'close';
   ctx.bytesOut = Buffer.byteLength(body);
   res.writeHead(denial.status, headers);
   res.end(body);
@@ -251,5 +271,11 @@ function record(ctx: RequestContext, deps: PipelineDeps): void {
     bytesOut: ctx.bytesOut,
     endUser: ctx.endUser,
     clientIp: ctx.clientIp,
+    method: ctx.method,
+    route: ctx.matched.ruleId,
+    retryAfterS: ctx.status === 429 ? Number(ctx.responseHeaders['retry-after'] ?? 0) || 0 : 0,
+    // one shape for every record (spreads built two objects per call and gave the records two shapes more)
+    credentialHash: app !== null && ctx.credentialHash !== null ? ctx.credentialHash : undefined,
+    certification: ctx.certification ?? undefined,
   });
 }

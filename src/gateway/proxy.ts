@@ -2,6 +2,11 @@
  * Forwarding to upstreams: one undici `Pool` per upstream origin with keep-alive, bodies streamed both ways with
  * backpressure (never buffered whole), hop-by-hop headers dropped per RFC 9110 §7.6.1.
  *
+ * A pool has a fixed number of connections and undici queues what is beyond them without a deadline, so each
+ * origin has a lane in front of its pool: at most `connections` calls in flight, the others wait in arrival order
+ * and are answered 503 `upstream_busy` when their turn has not come within `queueTimeoutMs` (issue 8, item 13:
+ * slow uploads took every connection and every other call hung).
+ *
  * This is the hot path of every call, so the relay uses undici's raw handler callbacks (`onHeaders` with the
  * header lines as received, no parsed header object) and writes the response head from a flat array.
  */
@@ -38,11 +43,28 @@ function listsNothing(value: string): boolean {
   );
 }
 
-export type UpstreamFailure = 'unreachable' | 'timeout' | 'body_too_large' | 'aborted';
+export type UpstreamFailure =
+  | 'unreachable'
+  | 'timeout'
+  | 'body_too_large'
+  | 'aborted'
+  /** no connection of the origin's pool came free within the queue deadline */
+  | 'busy'
+  /** the client stopped sending its request body */
+  | 'request_timeout';
 
 /** Raised by the request body stream when it grows past the service's limit. */
 export class BodyTooLargeError extends Error {
   readonly code = 'TRELLIS_BODY_TOO_LARGE';
+}
+
+/** Raised by the request body stream when the client sends no byte of it for too long. */
+export class RequestTimeoutError extends Error {
+  readonly code = 'TRELLIS_REQUEST_TIMEOUT';
+}
+
+class UpstreamBusyError extends Error {
+  readonly code = 'TRELLIS_UPSTREAM_BUSY';
 }
 
 export interface ForwardRequest {
@@ -51,7 +73,8 @@ export interface ForwardRequest {
   method: string;
   /** Flat `[name, value, name, value…]`. */
   headers: string[];
-  body: Readable | null;
+  /** A body read whole (small ones, so a slow client holds no connection), a stream, or none. */
+  body: Buffer | Readable | null;
   res: ServerResponse;
   /** Added to the upstream's response headers (rate-limit headers, request id); they win over the upstream's. */
   responseHeaders: OutgoingHttpHeaders;
@@ -71,13 +94,16 @@ export interface ProxyOptions {
   connectTimeoutMs: number;
   /** Time to wait for the upstream's response headers, and between body chunks, before answering 504. */
   responseTimeoutMs: number;
-  /** Connections per upstream origin. */
+  /** Connections per upstream origin: calls in flight to it at once. */
   connections?: number;
+  /** How long a call waits for a connection of a full pool before 503 `upstream_busy`. Default 5 s. */
+  queueTimeoutMs?: number;
   keepAliveTimeoutMs?: number;
 }
 
 function classify(err: Error): UpstreamFailure {
   if (err instanceof BodyTooLargeError) return 'body_too_large';
+  if (err instanceof RequestTimeoutError) return 'request_timeout';
   const code = (err as { code?: unknown }).code;
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   if (code === 'UND_ERR_ABORTED' || err.name === 'AbortError') return 'aborted';
@@ -95,11 +121,73 @@ class RelayHandler implements Dispatcher.DispatchHandler, Relay {
   private bytes = 0;
   private finished = false;
   private gone = false;
+  /** queued: waiting in the lane; running: holds one of the lane's places until it completes or fails */
+  private state: 'queued' | 'running' | 'done' = 'queued';
+  private queueTimer: NodeJS.Timeout | null = null;
+  private readonly bodyFailed = (err: Error) => this.leaveQueue(classify(err), err);
 
-  constructor(private readonly call: ForwardRequest) {}
+  constructor(
+    private readonly call: ForwardRequest,
+    private readonly lane: Lane,
+  ) {}
+
+  /** Sends the call on one of the lane's places. */
+  start(): void {
+    this.clearQueue();
+    this.state = 'running';
+    const call = this.call;
+    this.lane.pool.dispatch(
+      {
+        path: call.path,
+        method: call.method,
+        headers: call.headers,
+        body: call.body,
+        // requests with bodies are not retried on another connection; GET and HEAD are idempotent
+        idempotent: call.method === 'GET' || call.method === 'HEAD',
+      },
+      this,
+    );
+  }
+
+  /** Waits for a place; a body that fails meanwhile (idle client, too large) ends the wait. */
+  wait(timeoutMs: number): void {
+    this.queueTimer = setTimeout(
+      () => this.leaveQueue('busy', new UpstreamBusyError('No upstream connection came free in time.')),
+      timeoutMs,
+    );
+    this.queueTimer.unref();
+    const body = this.call.body;
+    if (body !== null && !Buffer.isBuffer(body)) body.once('error', this.bodyFailed);
+  }
+
+  private clearQueue(): void {
+    if (this.queueTimer !== null) clearTimeout(this.queueTimer);
+    this.queueTimer = null;
+    const body = this.call.body;
+    if (body !== null && !Buffer.isBuffer(body)) body.off('error', this.bodyFailed);
+  }
+
+  private leaveQueue(failure: UpstreamFailure, error: Error): void {
+    if (this.state !== 'queued') return;
+    this.state = 'done';
+    this.clearQueue();
+    this.lane.drop(this);
+    this.call.onFail(failure, error);
+  }
+
+  /** The place is given back once, when the upstream call completed or failed. */
+  private release(): void {
+    if (this.state !== 'running') return;
+    this.state = 'done';
+    this.lane.leave();
+  }
 
   clientGone(): void {
     this.gone = true;
+    if (this.state === 'queued') {
+      this.leaveQueue('aborted', new ClientGoneError());
+      return;
+    }
     // the client went away: stop reading from the upstream
     if (!this.finished) this.abortUpstream?.(new ClientGoneError());
   }
@@ -155,19 +243,56 @@ class RelayHandler implements Dispatcher.DispatchHandler, Relay {
     this.finished = true;
     this.call.res.end();
     this.call.onEnd(this.status, this.bytes, null);
+    this.release();
   }
 
   onError(error: Error): void {
     this.finished = true;
     const failure = error instanceof ClientGoneError ? 'aborted' : classify(error);
     const res = this.call.res;
-    if (!res.headersSent && !res.destroyed) {
-      this.call.onFail(failure, error);
+    if (!res.headersSent && !res.destroyed) this.call.onFail(failure, error);
+    else {
+      // headers are out: all that is left is to cut the response short so the client sees it is incomplete
+      res.destroy();
+      this.call.onEnd(this.status, this.bytes, failure);
+    }
+    this.release();
+  }
+}
+
+/** One origin: its pool, and the calls in flight to it and waiting for a place (first come, first served). */
+class Lane {
+  private active = 0;
+  private readonly waiting: RelayHandler[] = [];
+
+  constructor(
+    readonly pool: Pool,
+    private readonly places: number,
+    private readonly queueTimeoutMs: number,
+  ) {}
+
+  enter(relay: RelayHandler): void {
+    if (this.active < this.places) {
+      this.active++;
+      relay.start();
       return;
     }
-    // headers are out: all that is left is to cut the response short so the client sees it is incomplete
-    res.destroy();
-    this.call.onEnd(this.status, this.bytes, failure);
+    this.waiting.push(relay);
+    relay.wait(this.queueTimeoutMs);
+  }
+
+  leave(): void {
+    this.active--;
+    const next = this.waiting.shift();
+    if (next !== undefined) {
+      this.active++;
+      next.start();
+    }
+  }
+
+  drop(relay: RelayHandler): void {
+    const i = this.waiting.indexOf(relay);
+    if (i !== -1) this.waiting.splice(i, 1);
   }
 }
 
@@ -175,53 +300,45 @@ class ClientGoneError extends Error {
   override readonly name = 'AbortError';
 }
 
-/** Pools per origin; a pool is made on first use. */
+/** Pools per origin, each behind its lane; made on first use. */
 export class UpstreamProxy {
-  private readonly pools = new Map<string, Pool>();
+  private readonly lanes = new Map<string, Lane>();
 
   constructor(private readonly options: ProxyOptions) {}
 
   /** Sends the call upstream; the returned relay must be told if the client leaves (`res` 'close'). */
   forward(call: ForwardRequest): Relay {
-    let pool = this.pools.get(call.origin);
-    if (!pool) {
-      pool = new Pool(call.origin, {
-        connections: this.options.connections ?? 512,
+    let lane = this.lanes.get(call.origin);
+    if (!lane) {
+      const connections = this.options.connections ?? 512;
+      const pool = new Pool(call.origin, {
+        connections,
         pipelining: 1,
         keepAliveTimeout: this.options.keepAliveTimeoutMs ?? 30_000,
         connectTimeout: this.options.connectTimeoutMs,
         headersTimeout: this.options.responseTimeoutMs,
         bodyTimeout: this.options.responseTimeoutMs,
       });
-      this.pools.set(call.origin, pool);
+      lane = new Lane(pool, connections, this.options.queueTimeoutMs ?? 5000);
+      this.lanes.set(call.origin, lane);
     }
-    const relay = new RelayHandler(call);
-    pool.dispatch(
-      {
-        path: call.path,
-        method: call.method,
-        headers: call.headers,
-        body: call.body,
-        // requests with bodies are not retried on another connection; GET and HEAD are idempotent
-        idempotent: call.method === 'GET' || call.method === 'HEAD',
-      },
-      relay,
-    );
+    const relay = new RelayHandler(call, lane);
+    lane.enter(relay);
     return relay;
   }
 
   /** Closes pools of origins no longer in any service (after a snapshot reload); in-flight requests finish. */
   retainOnly(origins: ReadonlySet<string>): void {
-    for (const [origin, pool] of this.pools) {
+    for (const [origin, lane] of this.lanes) {
       if (origins.has(origin)) continue;
-      this.pools.delete(origin);
-      void pool.close().catch(() => {});
+      this.lanes.delete(origin);
+      void lane.pool.close().catch(() => {});
     }
   }
 
   async close(): Promise<void> {
-    const pools = [...this.pools.values()];
-    this.pools.clear();
+    const pools = [...this.lanes.values()].map((l) => l.pool);
+    this.lanes.clear();
     await Promise.all(pools.map((p) => p.close().catch(() => p.destroy())));
   }
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { CertificationMark } from '../usage/index.js';
 import type { AppAccess } from './credential-cache.js';
 import type { MetricDelta } from './mapping-rules.js';
 import type { Relay } from './proxy.js';
@@ -14,6 +15,8 @@ export class RequestContext {
   path = '';
   /** Set by authenticate. */
   app: AppAccess | null = null;
+  /** Set by authenticate: the stored hash of the key presented, for its "last used" (written with usage). */
+  credentialHash: string | null = null;
   /** Claims of a verified token (oauth2), for end-user limits keyed by a claim. */
   claims: Record<string, unknown> | null = null;
   /** Set by authenticate for tokens whose scopes are checked against the metrics the request maps to. */
@@ -21,6 +24,8 @@ export class RequestContext {
     null;
   /** Set by map: metric increments, methods' parents included. */
   usage: MetricDelta[] = [];
+  /** Set by map: the id of the first mapping rule that matched (the route usage is counted under). */
+  readonly matched = { ruleId: '' };
   /** Set by authorize. */
   plan: CompiledPlan | null = null;
   endUser: string | null = null;
@@ -34,6 +39,8 @@ export class RequestContext {
   authorized = false;
   /** The code of the denial, when the gateway answered itself. */
   denial: string | null = null;
+  /** Set by the certification phase for a call of a certifying sandbox application (issue 11). */
+  certification: CertificationMark | null = null;
   /** The upstream call once the request went to the proxy. */
   relay: Relay | null = null;
   /** Parsed query string, on demand. */

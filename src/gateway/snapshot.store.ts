@@ -6,6 +6,7 @@ import type {
   PlanDisabledMetricTable,
   PlanLimitTable,
   PlanTable,
+  ServiceEndUserLimitTable,
   ServiceTable,
 } from '../store/index.js';
 import type { Selectable } from 'kysely';
@@ -17,19 +18,22 @@ export interface CatalogRows {
   plans: Selectable<PlanTable>[];
   limits: Selectable<PlanLimitTable>[];
   disabled: Selectable<PlanDisabledMetricTable>[];
+  /** End-user limits of whole services (every plan's end users, unless the plan sets its own). */
+  serviceEndUserLimits?: Selectable<ServiceEndUserLimitTable>[];
 }
 
 /** The whole catalogue (services, metrics, rules, plans, limits): small, loaded at once into the snapshot. */
 export async function loadCatalog(db: Executor): Promise<CatalogRows> {
-  const [services, metrics, rules, plans, limits, disabled] = await Promise.all([
+  const [services, metrics, rules, plans, limits, disabled, serviceEndUserLimits] = await Promise.all([
     db.selectFrom('services').selectAll().orderBy('id').execute(),
     db.selectFrom('metrics').selectAll().orderBy('id').execute(),
     db.selectFrom('mapping_rules').selectAll().orderBy('position').orderBy('id').execute(),
     db.selectFrom('plans').selectAll().execute(),
     db.selectFrom('plan_limits').selectAll().execute(),
     db.selectFrom('plan_disabled_metrics').selectAll().execute(),
+    db.selectFrom('service_end_user_limits').selectAll().orderBy('id').execute(),
   ]);
-  return { services, metrics, rules, plans, limits, disabled };
+  return { services, metrics, rules, plans, limits, disabled, serviceEndUserLimits };
 }
 
 /** What the gateway needs to know of an application and its account. */

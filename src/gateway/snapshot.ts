@@ -39,6 +39,8 @@ export interface CompiledService {
   readonly appIdHeader: string;
   readonly appKeyHeader: string;
   readonly secretToken: string | null;
+  /** An `oauth2` service's bearer token goes upstream (else it is stripped, like every credential). */
+  readonly forwardBearerToken: boolean;
   /** Lower-case host to match, '' for any. */
   readonly host: string;
   /** Path prefix without trailing slash, '' for none. */
@@ -47,7 +49,8 @@ export interface CompiledService {
   readonly failureMode: FailureMode;
   readonly maxBodyBytes: number;
   readonly production: Upstream;
-  readonly sandbox: Upstream;
+  /** `null`: the service has no sandbox, and sandbox applications' calls are refused (`sandbox_unavailable`). */
+  readonly sandbox: Upstream | null;
   readonly rules: readonly CompiledRule[];
   readonly metrics: ReadonlyMap<string, CompiledMetric>;
   /** Request headers never passed upstream: hop-by-hop, the ones the gateway sets, and credentials. */
@@ -74,12 +77,17 @@ const gatewayOwnedHeaders = [
 function credentialNames(
   authMode: AuthMode,
   location: 'header' | 'query',
-  s: { user: string; appId: string; appKey: string },
+  s: { user: string; appId: string; appKey: string; forwardBearerToken: boolean },
 ) {
-  const names = authMode === 'user_key' ? [s.user] : authMode === 'app_id_app_key' ? [s.appId, s.appKey] : [];
+  if (authMode === 'oauth2') {
+    // the gateway reads a bearer token from `Authorization` in either location (RFC 6750 §2.1, §2.3)
+    if (s.forwardBearerToken) return { headers: [], params: [] };
+    return { headers: ['authorization'], params: location === 'query' ? ['access_token'] : [] };
+  }
+  const names = authMode === 'user_key' ? [s.user] : [s.appId, s.appKey];
   return location === 'header'
     ? { headers: names.map((n) => n.toLowerCase()), params: [] }
-    : { headers: [], params: authMode === 'oauth2' ? ['access_token'] : names };
+    : { headers: [], params: names };
 }
 
 export interface CompiledLimit {
@@ -87,6 +95,8 @@ export interface CompiledLimit {
   readonly period: Period;
   readonly value: number;
   readonly scope: 'application' | 'end_user';
+  /** The metric's system name, as messages name it (never parsed back out of `policyName`: names may hold `-`). */
+  readonly metricName: string;
   /** The limit's name in `RateLimit-Policy` and in 429 bodies: `hits-minute`, `search-day-end-user`. */
   readonly policyName: string;
 }
@@ -163,10 +173,11 @@ export function compileSnapshot(rows: CatalogRows): { snapshot: Snapshot; proble
   const services: CompiledService[] = [];
   for (const s of rows.services) {
     let production: Upstream;
-    let sandbox: Upstream;
+    let sandbox: Upstream | null;
     try {
       production = parseUpstream(s.upstream_production);
-      sandbox = parseUpstream(s.upstream_sandbox || s.upstream_production);
+      // no sandbox upstream: sandbox calls are refused, never sent to production
+      sandbox = s.upstream_sandbox ? parseUpstream(s.upstream_sandbox) : null;
     } catch {
       problems.push({ entity: 'service', id: s.id, message: 'upstream is not a valid URL' });
       continue;
@@ -177,6 +188,7 @@ export function compileSnapshot(rows: CatalogRows): { snapshot: Snapshot; proble
       user: s.user_key_name,
       appId: s.app_id_name,
       appKey: s.app_key_name,
+      forwardBearerToken: s.forward_bearer_token === 1,
     });
     services.push({
       id: s.id,
@@ -192,6 +204,7 @@ export function compileSnapshot(rows: CatalogRows): { snapshot: Snapshot; proble
       appIdHeader: s.app_id_name.toLowerCase(),
       appKeyHeader: s.app_key_name.toLowerCase(),
       secretToken: s.secret_token ? s.secret_token : null,
+      forwardBearerToken: authMode === 'oauth2' && s.forward_bearer_token === 1,
       host: s.gateway_host.trim().toLowerCase(),
       pathPrefix: normalizePrefix(s.gateway_path_prefix),
       limiterMode: oneOf(s.limiter_mode, ['strict', 'batched'], 'strict'),
@@ -201,6 +214,7 @@ export function compileSnapshot(rows: CatalogRows): { snapshot: Snapshot; proble
       sandbox,
       rules: compileRules(
         (rulesByService.get(s.id) ?? []).map((r) => ({
+          id: r.id,
           httpMethod: r.http_method,
           pattern: r.pattern,
           metricId: r.metric_id,
@@ -231,27 +245,70 @@ export function compileSnapshot(rows: CatalogRows): { snapshot: Snapshot; proble
     limitsByPlan.set(l.plan_id, byMetric);
     const list = byMetric.get(l.metric_id) ?? [];
     byMetric.set(l.metric_id, list);
+    const metricName = metricNames.get(l.metric_id) ?? l.metric_id;
     list.push({
       metricId: l.metric_id,
       period: l.period,
       value: Number(l.value),
       scope,
-      policyName: `${metricNames.get(l.metric_id) ?? l.metric_id}-${l.period}${scope === 'end_user' ? '-end-user' : ''}`,
+      metricName,
+      policyName: `${metricName}-${l.period}${scope === 'end_user' ? '-end-user' : ''}`,
     });
   }
+  // A service's end-user limits apply to every plan of the service that has no end-user limit of its own on the
+  // same metric and period; where the end user is named comes from the plan, else from the service.
+  const serviceLimits = new Map<string, CompiledLimit[]>();
+  for (const l of rows.serviceEndUserLimits ?? []) {
+    if (!isPeriod(l.period)) {
+      problems.push({ entity: 'service_end_user_limit', id: l.id, message: `unknown period ${l.period}` });
+      continue;
+    }
+    const metricName = metricNames.get(l.metric_id) ?? l.metric_id;
+    const list = serviceLimits.get(l.service_id) ?? [];
+    serviceLimits.set(l.service_id, list);
+    list.push({
+      metricId: l.metric_id,
+      period: l.period,
+      value: Number(l.value),
+      scope: 'end_user',
+      metricName,
+      policyName: `${metricName}-${l.period}-end-user`,
+    });
+  }
+  const endUserKeyOf = new Map(
+    rows.services.map((s) => [s.id, { source: s.end_user_key_source, name: s.end_user_key_name.trim() }]),
+  );
   for (const p of rows.plans) {
-    const name = p.end_user_key_name.trim();
+    const own = p.end_user_key_name.trim();
+    const serviceKey = endUserKeyOf.get(p.service_id);
+    const key =
+      own !== ''
+        ? { source: p.end_user_key_source, name: own }
+        : serviceKey && serviceKey.name !== ''
+          ? serviceKey
+          : null;
+    let limits = limitsByPlan.get(p.id) ?? new Map<string, CompiledLimit[]>();
+    const inherited = serviceLimits.get(p.service_id) ?? [];
+    if (inherited.length > 0) {
+      limits = new Map([...limits].map(([metricId, list]) => [metricId, [...list]]));
+      for (const l of inherited) {
+        const list = limits.get(l.metricId) ?? [];
+        if (list.some((x) => x.scope === 'end_user' && x.period === l.period)) continue;
+        list.push(l);
+        limits.set(l.metricId, list);
+      }
+    }
     plans.set(p.id, {
       id: p.id,
       serviceId: p.service_id,
       disabled: disabledByPlan.get(p.id) ?? new Set(),
-      limits: limitsByPlan.get(p.id) ?? new Map(),
+      limits,
       endUser:
-        name === ''
+        key === null
           ? null
           : {
-              source: p.end_user_key_source === 'claim' ? 'claim' : 'header',
-              name: p.end_user_key_source === 'claim' ? name : name.toLowerCase(),
+              source: key.source === 'claim' ? 'claim' : 'header',
+              name: key.source === 'claim' ? key.name : key.name.toLowerCase(),
             },
     });
   }
@@ -263,7 +320,7 @@ export function compileSnapshot(rows: CatalogRows): { snapshot: Snapshot; proble
   const origins = new Set<string>();
   for (const s of services) {
     origins.add(s.production.origin);
-    origins.add(s.sandbox.origin);
+    if (s.sandbox !== null) origins.add(s.sandbox.origin);
   }
 
   return {

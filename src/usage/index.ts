@@ -11,6 +11,8 @@ export {
   type UsageSink,
 } from './usage-recorder.js';
 export {
+  ceilTo,
+  floorTo,
   queryTraffic,
   queryUsage,
   type TrafficPoint,
@@ -19,4 +21,24 @@ export {
   type UsageQuery,
   type UsageSeries,
 } from './usage-queries.js';
-export type { Granularity, UsageTables } from './usage-tables.js';
+export { type ApplicationUsage, selectApplicationUsage } from './usage.store.js';
+export type {
+  Granularity,
+  UsageCallPatternTable,
+  UsageRouteCallTable,
+  UsageTables,
+} from './usage-tables.js';
+export {
+  addCertificationCalls,
+  type CertificationCallRow,
+  type CertificationMark,
+} from './certification-calls.js';
+export {
+  CallPatterns,
+  FOLLOW_LAGS,
+  LATENCY_BASE,
+  LATENCY_BUCKETS,
+  latencyBucket,
+  latencyOfBucket,
+  statusClass,
+} from './call-patterns.js';

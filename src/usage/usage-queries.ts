@@ -30,13 +30,15 @@ export interface UsageSeries {
   points: UsagePoint[];
 }
 
-function floorTo(at: Date | string, granularity: Granularity): number {
+/** The start of the bucket `at` falls in (ms); every range query of usage-like series floors `from` with it. */
+export function floorTo(at: Date | string, granularity: Granularity): number {
   const ms = typeof at === 'string' ? Date.parse(at) : at.getTime();
   if (Number.isNaN(ms)) throw new RangeError(`not a timestamp: ${String(at)}`);
   return ms - (ms % STEP[granularity]);
 }
 
-function ceilTo(at: Date | string, granularity: Granularity): number {
+/** The end of the bucket `at` falls in, or `at` itself on a bucket boundary (ms). */
+export function ceilTo(at: Date | string, granularity: Granularity): number {
   const ms = typeof at === 'string' ? Date.parse(at) : at.getTime();
   const floor = floorTo(at, granularity);
   return floor === ms ? ms : floor + STEP[granularity];

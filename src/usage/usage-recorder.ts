@@ -6,7 +6,14 @@
  */
 import type { Clock } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
-import { addUsage } from './usage.store.js';
+import { CallPatterns } from './call-patterns.js';
+import {
+  type CertificationCallRow,
+  type CertificationMark,
+  addCertificationCalls,
+  certificationCallRow,
+} from './certification-calls.js';
+import { addUsage, markCredentialsUsed } from './usage.store.js';
 import type { UsageCallTable, UsageMetricCountTable } from './usage-tables.js';
 
 /** One call as the gateway saw it. */
@@ -24,6 +31,16 @@ export interface UsageRecord {
   bytesOut: number;
   endUser: string | null;
   clientIp: string;
+  /** The HTTP method (insights: creates and reads). */
+  method?: string;
+  /** The id of the first mapping rule that matched, '' when none did (usage's route dimension). */
+  route?: string;
+  /** The Retry-After of a 429, in seconds; 0 otherwise. */
+  retryAfterS?: number;
+  /** The stored hash of the key the call authenticated with: the flush writes the key's "last used" (issue 13). */
+  credentialHash?: string;
+  /** Set for a call of a certifying application: written to its run's call log with the usage (issue 11). */
+  certification?: CertificationMark;
 }
 
 /** Where the gateway sends usage: the recorder, or anything else with this shape. */
@@ -42,6 +59,8 @@ export interface UsageRecorderOptions {
   /** How often sums are flushed (config `usageFlushMs`). 0 disables the timer: call `flush()` yourself. */
   flushIntervalMs: number;
   logger?: UsageLogger;
+  /** Sum routes, latency buckets and call patterns for insights (default true). */
+  callPatterns?: boolean;
 }
 
 export interface UsageRecorderStats {
@@ -58,6 +77,18 @@ export interface UsageRecorderStats {
 /** Nested maps, one level per key column: lookups on the strings the gateway already holds, no key building. */
 type Level<K, V> = Map<K, V>;
 
+/**
+ * The rows one application last added to in a batch, so its next call finds them without walking the nested maps
+ * (six lookups for the calls row, three per metric). Only an index: the rows are the batch's, the maps stay the
+ * truth, and a call with another bucket, end user, address or status takes the maps' way and moves the index.
+ */
+interface RecentRows {
+  bucket: string;
+  /** its metric rows of this bucket (an application counts on a few metrics) */
+  metrics: UsageMetricCountTable[];
+  call: UsageCallTable | null;
+}
+
 interface Batch {
   /** Minute rows in the order they appeared. */
   metricRows: UsageMetricCountTable[];
@@ -69,12 +100,22 @@ interface Batch {
     string,
     Level<string, Level<string, Level<string, Level<string, Level<number, UsageCallTable>>>>>
   >;
+  /** application → the rows its last call added to */
+  recent: Map<string, RecentRows>;
   records: number;
   oldestAt: number | null;
 }
 
 function emptyBatch(): Batch {
-  return { metricRows: [], callRows: [], metrics: new Map(), calls: new Map(), records: 0, oldestAt: null };
+  return {
+    metricRows: [],
+    callRows: [],
+    metrics: new Map(),
+    calls: new Map(),
+    recent: new Map(),
+    records: 0,
+    oldestAt: null,
+  };
 }
 
 /** The map under `key`, made empty when new. */
@@ -160,8 +201,14 @@ export class UsageRecorder implements UsageSink {
   private failingSince: number | null = null;
   private minuteStart = -1;
   private minuteIso = '';
+  private readonly patterns: CallPatterns | null;
+  /** Each key's latest call since the last flush (stored hash → epoch ms), written with the usage. */
+  private lastUsed = new Map<string, number>();
+  /** Calls of certification runs since the last flush, written with the usage. */
+  private certificationCalls: CertificationCallRow[] = [];
 
   constructor(private readonly options: UsageRecorderOptions) {
+    this.patterns = options.callPatterns === false ? null : new CallPatterns();
     if (options.flushIntervalMs > 0) {
       this.timer = setInterval(() => void this.flush(), options.flushIntervalMs);
       this.timer.unref();
@@ -173,7 +220,12 @@ export class UsageRecorder implements UsageSink {
   record(r: UsageRecord): void {
     const b = this.current;
     b.records++;
+    if (r.credentialHash !== undefined) {
+      const seen = this.lastUsed.get(r.credentialHash);
+      if (seen === undefined || r.at > seen) this.lastUsed.set(r.credentialHash, r.at);
+    }
     if (b.oldestAt === null) b.oldestAt = this.options.clock.now();
+    if (r.certification !== undefined) this.markCertificationCall(r, r.certification);
     const minute = r.at - (r.at % MINUTE);
     if (minute !== this.minuteStart) {
       this.minuteStart = minute;
@@ -183,24 +235,57 @@ export class UsageRecorder implements UsageSink {
     const serviceId = r.serviceId ?? '';
     const applicationId = r.applicationId ?? '';
     const accountId = r.accountId ?? '';
-    for (const m of r.metrics) {
-      metricRow(b, bucket, serviceId, applicationId, accountId, m.metricId).value += m.delta;
+    const endUser = r.endUser ?? '';
+    let recent = b.recent.get(applicationId);
+    if (recent === undefined || recent.bucket !== bucket) {
+      recent = { bucket, metrics: [], call: null };
+      b.recent.set(applicationId, recent);
     }
-    const call = callRow(
-      b,
-      bucket,
-      serviceId,
-      applicationId,
-      accountId,
-      r.endUser ?? '',
-      r.clientIp,
-      r.status,
-    );
+    const known = recent.metrics;
+    for (const m of r.metrics) {
+      let row: UsageMetricCountTable | undefined;
+      for (let i = 0; i < known.length; i++)
+        if (known[i]!.metric_id === m.metricId) {
+          row = known[i];
+          break;
+        }
+      if (row === undefined) {
+        row = metricRow(b, bucket, serviceId, applicationId, accountId, m.metricId);
+        known.push(row);
+      }
+      row.value += m.delta;
+    }
+    let call = recent.call;
+    if (
+      call === null ||
+      call.status !== r.status ||
+      call.end_user !== endUser ||
+      call.client_ip !== r.clientIp ||
+      call.service_id !== serviceId
+    ) {
+      call = callRow(b, bucket, serviceId, applicationId, accountId, endUser, r.clientIp, r.status);
+      recent.call = call;
+    }
     if (call.calls === 0 || r.latencyMs > call.latency_ms_max) call.latency_ms_max = r.latencyMs;
     call.calls++;
     call.latency_ms_sum += r.latencyMs;
     call.bytes_in += r.bytesIn;
     call.bytes_out += r.bytesOut;
+    if (this.patterns !== null && r.applicationId !== null) {
+      this.patterns.record(
+        {
+          at: r.at,
+          serviceId,
+          applicationId,
+          method: r.method ?? '',
+          route: r.route ?? '',
+          status: r.status,
+          latencyMs: r.latencyMs,
+          retryAfterS: r.retryAfterS ?? 0,
+        },
+        bucket,
+      );
+    }
   }
 
   /** Writes what is summed so far. A failure is logged, counted in `stats()`, and the sums kept for the next try. */
@@ -216,8 +301,11 @@ export class UsageRecorder implements UsageSink {
     const batch = this.current;
     if (batch.records === 0) return;
     this.current = emptyBatch();
+    const patterns = this.patterns?.take();
     try {
-      await addUsage(this.options.db, withRollups(batch.metricRows), batch.callRows);
+      await addUsage(this.options.db, withRollups(batch.metricRows), batch.callRows, patterns);
+      await this.flushLastUsed();
+      await this.flushCertificationCalls();
       this.flushes++;
       if (this.failingSince !== null) {
         this.options.logger?.info({ records: batch.records }, 'usage: flushing again after failures');
@@ -226,6 +314,7 @@ export class UsageRecorder implements UsageSink {
     } catch (err) {
       this.failedFlushes++;
       this.restore(batch);
+      if (patterns) this.patterns?.restore(patterns);
       if (this.failingSince === null) {
         this.failingSince = this.options.clock.now();
         this.options.logger?.error(
@@ -236,6 +325,57 @@ export class UsageRecorder implements UsageSink {
           'usage: flush failed; keeping the usage in memory and retrying',
         );
       }
+    }
+  }
+
+  private markCertificationCall(r: UsageRecord, mark: CertificationMark): void {
+    this.certificationCalls.push(
+      certificationCallRow(mark, {
+        at: r.at,
+        method: r.method ?? '',
+        route: r.route ?? '',
+        status: r.status,
+        retryAfterS: r.retryAfterS ?? 0,
+        latencyMs: r.latencyMs,
+      }),
+    );
+  }
+
+  /** Writes the calls of certification runs; on a failure they wait for the next flush. */
+  private async flushCertificationCalls(): Promise<void> {
+    if (this.certificationCalls.length === 0) return;
+    const calls = this.certificationCalls;
+    this.certificationCalls = [];
+    try {
+      await addCertificationCalls(this.options.db, calls);
+    } catch (err) {
+      this.certificationCalls = calls.concat(this.certificationCalls);
+      this.options.logger?.error(
+        { err: { message: err instanceof Error ? err.message : String(err) } },
+        'usage: calls of certification runs not written; retrying with the next flush',
+      );
+    }
+  }
+
+  /** Writes the keys' "last used"; on a failure they wait for the next flush (the usage itself is written). */
+  private async flushLastUsed(): Promise<void> {
+    if (this.lastUsed.size === 0) return;
+    const used = this.lastUsed;
+    this.lastUsed = new Map();
+    try {
+      await markCredentialsUsed(
+        this.options.db,
+        new Map([...used].map(([hash, at]) => [hash, new Date(at).toISOString()])),
+      );
+    } catch (err) {
+      for (const [hash, at] of used) {
+        const later = this.lastUsed.get(hash);
+        if (later === undefined || at > later) this.lastUsed.set(hash, at);
+      }
+      this.options.logger?.error(
+        { err: { message: err instanceof Error ? err.message : String(err) } },
+        "usage: keys' last use not written; retrying with the next flush",
+      );
     }
   }
 

@@ -1,7 +1,15 @@
 /** All SQL of usage: the additive upserts of a flush and the chart queries. */
-import { sql } from 'kysely';
-import type { Executor } from '../store/index.js';
-import type { Granularity, UsageCallTable, UsageMetricCountTable, UsageTables } from './usage-tables.js';
+import { CompiledQuery, sql } from 'kysely';
+import { type Executor, isPostgres } from '../store/index.js';
+import type { PatternBatch } from './call-patterns.js';
+import type {
+  Granularity,
+  UsageCallPatternTable,
+  UsageCallTable,
+  UsageMetricCountTable,
+  UsageRouteCallTable,
+  UsageTables,
+} from './usage-tables.js';
 
 /** Rows per INSERT: keeps SQLite under its bound-parameter limit and PostgreSQL statements small. */
 const CHUNK = 400;
@@ -10,42 +18,197 @@ function usageDb(db: Executor) {
   return db.withTables<UsageTables>();
 }
 
-/** Adds a batch of aggregated counts in one transaction: all of it is counted, or none (and it is retried). */
+/**
+ * One fixed-shape statement of a flush: its SQL text around a VALUES list of `rows` tuples of `width` parameters.
+ * The flush's statements are written here once as text, not built with kysely on every flush (building them cost
+ * about 3 KB of garbage and 0.6 µs of the gateway's thread per request, docs/benchmarks.md, issue 14): the text of
+ * a full chunk is kept per dialect, the parameters are one flat array filled by `push` from each row.
+ */
+interface Upsert<R> {
+  head: string;
+  width: number;
+  tail: string;
+  push: (params: unknown[], row: R) => void;
+}
+
+function upsert<R>(
+  table: string,
+  columns: readonly string[],
+  conflict: readonly string[],
+  update: string,
+  push: (params: unknown[], row: R) => void,
+): Upsert<R> {
+  const q = (names: readonly string[]) => names.map((c) => `"${c}"`).join(', ');
+  return {
+    head: `insert into "${table}" (${q(columns)}) values `,
+    width: columns.length,
+    tail: ` on conflict (${q(conflict)}) do update set ${update}`,
+    push,
+  };
+}
+
+/** The VALUES tuples of `rows` rows of `width` parameters: `?` on SQLite, `$1`, `$2`, … on PostgreSQL. */
+function tuples(rows: number, width: number, postgres: boolean): string {
+  const out: string[] = new Array(rows);
+  if (!postgres) {
+    const one = `(${new Array(width).fill('?').join(', ')})`;
+    return out.fill(one).join(', ');
+  }
+  let n = 1;
+  const cells: string[] = new Array(width);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < width; c++) cells[c] = `$${n++}`;
+    out[r] = `(${cells.join(', ')})`;
+  }
+  return out.join(', ');
+}
+
+/** SQL texts of full chunks, per statement and dialect (the last, shorter chunk of a flush is written each time). */
+const fullChunkText = new Map<Upsert<never>, [sqlite: string | undefined, postgres: string | undefined]>();
+
+function textFor(u: Upsert<never>, rows: number, postgres: boolean): string {
+  if (rows !== CHUNK) return u.head + tuples(rows, u.width, postgres) + u.tail;
+  let texts = fullChunkText.get(u);
+  if (texts === undefined) {
+    texts = [undefined, undefined];
+    fullChunkText.set(u, texts);
+  }
+  const i = postgres ? 1 : 0;
+  texts[i] ??= u.head + tuples(rows, u.width, postgres) + u.tail;
+  return texts[i];
+}
+
+/** Runs `u` over `rows`, CHUNK rows per statement, on `tx` (a transaction the caller holds). */
+async function runUpsert<R>(
+  tx: Executor,
+  u: Upsert<R>,
+  rows: readonly R[],
+  postgres: boolean,
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const end = Math.min(i + CHUNK, rows.length);
+    const params: unknown[] = [];
+    for (let r = i; r < end; r++) u.push(params, rows[r]!);
+    await tx.executeQuery(CompiledQuery.raw(textFor(u as Upsert<never>, end - i, postgres), params));
+  }
+}
+
+const metricCounts = upsert<UsageMetricCountTable>(
+  'usage_metric_counts',
+  ['granularity', 'bucket', 'service_id', 'application_id', 'account_id', 'metric_id', 'value'],
+  ['granularity', 'application_id', 'metric_id', 'bucket'],
+  '"value" = usage_metric_counts.value + excluded.value',
+  (p, r) =>
+    p.push(r.granularity, r.bucket, r.service_id, r.application_id, r.account_id, r.metric_id, r.value),
+);
+
+const calls = upsert<UsageCallTable>(
+  'usage_calls',
+  [
+    'bucket',
+    'service_id',
+    'application_id',
+    'account_id',
+    'end_user',
+    'client_ip',
+    'status',
+    'calls',
+    'latency_ms_sum',
+    'latency_ms_max',
+    'bytes_in',
+    'bytes_out',
+  ],
+  ['bucket', 'service_id', 'application_id', 'end_user', 'client_ip', 'status'],
+  [
+    '"calls" = usage_calls.calls + excluded.calls',
+    '"latency_ms_sum" = usage_calls.latency_ms_sum + excluded.latency_ms_sum',
+    '"latency_ms_max" = case when usage_calls.latency_ms_max > excluded.latency_ms_max then usage_calls.latency_ms_max else excluded.latency_ms_max end',
+    '"bytes_in" = usage_calls.bytes_in + excluded.bytes_in',
+    '"bytes_out" = usage_calls.bytes_out + excluded.bytes_out',
+  ].join(', '),
+  (p, r) =>
+    p.push(
+      r.bucket,
+      r.service_id,
+      r.application_id,
+      r.account_id,
+      r.end_user,
+      r.client_ip,
+      r.status,
+      r.calls,
+      r.latency_ms_sum,
+      r.latency_ms_max,
+      r.bytes_in,
+      r.bytes_out,
+    ),
+);
+
+const routeCalls = upsert<UsageRouteCallTable>(
+  'usage_route_calls',
+  ['bucket', 'service_id', 'application_id', 'route', 'status_class', 'latency_bucket', 'calls'],
+  ['application_id', 'bucket', 'service_id', 'route', 'status_class', 'latency_bucket'],
+  '"calls" = usage_route_calls.calls + excluded.calls',
+  (p, r) =>
+    p.push(r.bucket, r.service_id, r.application_id, r.route, r.status_class, r.latency_bucket, r.calls),
+);
+
+const callPatterns = upsert<UsageCallPatternTable>(
+  'usage_call_patterns',
+  ['bucket', 'service_id', 'application_id', 'kind', 'route', 'prior_route', 'lag', 'calls'],
+  ['application_id', 'bucket', 'service_id', 'kind', 'route', 'prior_route', 'lag'],
+  '"calls" = usage_call_patterns.calls + excluded.calls',
+  (p, r) => p.push(r.bucket, r.service_id, r.application_id, r.kind, r.route, r.prior_route, r.lag, r.calls),
+);
+
+/** Each key's "last used" (VALUES columns are column1, column2 in both dialects). */
+const lastUsed: Upsert<never> = {
+  head: 'update credentials set last_used_at = v.column2 from (values ',
+  width: 2,
+  tail: `) as v where credentials.secret_hash = v.column1
+    and (credentials.last_used_at is null or credentials.last_used_at < v.column2)`,
+  push: () => {},
+};
+
+/**
+ * Writes each key's latest call ("last used", issue 13), never moving it back. `used` maps the key's stored hash to
+ * an ISO time. One transaction, one statement per CHUNK keys (an UPDATE … FROM a VALUES list, which SQLite and
+ * PostgreSQL both take): a gateway whose calls rotate over 1,000 keys wrote 1,000 statements and as many commits per
+ * flush, the largest cost of the whole chain per request (docs/benchmarks.md, "Round 3").
+ */
+export async function markCredentialsUsed(db: Executor, used: ReadonlyMap<string, string>): Promise<void> {
+  if (used.size === 0) return;
+  const postgres = isPostgres(db);
+  const entries = [...used];
+  const write = async (tx: Executor) => {
+    for (let i = 0; i < entries.length; i += CHUNK) {
+      const end = Math.min(i + CHUNK, entries.length);
+      const params: unknown[] = [];
+      for (let r = i; r < end; r++) params.push(entries[r]![0], entries[r]![1]);
+      await tx.executeQuery(CompiledQuery.raw(textFor(lastUsed, end - i, postgres), params));
+    }
+  };
+  if (db.isTransaction) await write(db);
+  else await db.transaction().execute(write);
+}
+
+/**
+ * Adds a batch of aggregated counts in one transaction: all of it is counted, or none (and it is retried). One
+ * multi-row upsert per table and CHUNK rows, in SQL text written once (see {@link Upsert}).
+ */
 export async function addUsage(
   db: Executor,
   metricRows: readonly UsageMetricCountTable[],
   callRows: readonly UsageCallTable[],
+  patterns?: PatternBatch,
 ): Promise<void> {
+  const postgres = isPostgres(db);
   const write = async (tx: Executor) => {
-    const u = usageDb(tx);
-    for (let i = 0; i < metricRows.length; i += CHUNK) {
-      await u
-        .insertInto('usage_metric_counts')
-        .values(metricRows.slice(i, i + CHUNK))
-        .onConflict((oc) =>
-          oc.columns(['granularity', 'application_id', 'metric_id', 'bucket']).doUpdateSet({
-            value: sql`usage_metric_counts.value + excluded.value`,
-          }),
-        )
-        .execute();
+    if (patterns) {
+      await runUpsert(tx, routeCalls, patterns.routeRows, postgres);
+      await runUpsert(tx, callPatterns, patterns.patternRows, postgres);
     }
-    for (let i = 0; i < callRows.length; i += CHUNK) {
-      await u
-        .insertInto('usage_calls')
-        .values(callRows.slice(i, i + CHUNK))
-        .onConflict((oc) =>
-          oc
-            .columns(['bucket', 'service_id', 'application_id', 'end_user', 'client_ip', 'status'])
-            .doUpdateSet({
-              calls: sql`usage_calls.calls + excluded.calls`,
-              latency_ms_sum: sql`usage_calls.latency_ms_sum + excluded.latency_ms_sum`,
-              latency_ms_max: sql`case when usage_calls.latency_ms_max > excluded.latency_ms_max then usage_calls.latency_ms_max else excluded.latency_ms_max end`,
-              bytes_in: sql`usage_calls.bytes_in + excluded.bytes_in`,
-              bytes_out: sql`usage_calls.bytes_out + excluded.bytes_out`,
-            }),
-        )
-        .execute();
-    }
+    await runUpsert(tx, metricCounts, metricRows, postgres);
+    await runUpsert(tx, calls, callRows, postgres);
   };
   if (db.isTransaction) await write(db);
   else await db.transaction().execute(write);
@@ -130,4 +293,54 @@ export async function selectCalls(db: Executor, f: CallFilter): Promise<CallRow[
     bytes_in: Number(r.bytes_in),
     bytes_out: Number(r.bytes_out),
   }));
+}
+
+export interface ApplicationUsageQuery {
+  applicationId: string;
+  /** Day rows from this ISO bucket on. */
+  daysFrom: string;
+  /** The one hour row and the one minute row wanted (ISO buckets). */
+  hour: string;
+  minute: string;
+}
+
+export interface ApplicationUsage {
+  /** Day rows since `daysFrom`, and the hour and minute rows asked for. */
+  rows: { metric_id: string; granularity: string; bucket: string; value: number }[];
+  /** Every day row ever, summed per metric (eternity counters). */
+  totals: Map<string, number>;
+}
+
+/**
+ * What an application has used in the current windows, as flushed so far: the gateway's in-memory limiter
+ * starts its counters from it after a restart. Two reads on the primary key's prefix (granularity, application).
+ */
+export async function selectApplicationUsage(
+  db: Executor,
+  q: ApplicationUsageQuery,
+): Promise<ApplicationUsage> {
+  const u = usageDb(db);
+  const rows = await u
+    .selectFrom('usage_metric_counts')
+    .select(['metric_id', 'granularity', 'bucket', 'value'])
+    .where('application_id', '=', q.applicationId)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('granularity', '=', 'day'), eb('bucket', '>=', q.daysFrom)]),
+        eb.and([eb('granularity', '=', 'hour'), eb('bucket', '=', q.hour)]),
+        eb.and([eb('granularity', '=', 'minute'), eb('bucket', '=', q.minute)]),
+      ]),
+    )
+    .execute();
+  const sums = await u
+    .selectFrom('usage_metric_counts')
+    .select((eb) => ['metric_id', eb.fn.sum<number>('value').as('value')])
+    .where('granularity', '=', 'day')
+    .where('application_id', '=', q.applicationId)
+    .groupBy('metric_id')
+    .execute();
+  return {
+    rows: rows.map((r) => ({ ...r, value: Number(r.value) })),
+    totals: new Map(sums.map((r) => [r.metric_id, Number(r.value)])),
+  };
 }

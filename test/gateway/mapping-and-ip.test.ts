@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileAllowlist } from '../../src/gateway/ip-allowlist.js';
 import { compileRules, matchRules } from '../../src/gateway/mapping-rules.js';
-import type { Store } from '../../src/store/index.js';
+import { type TestStore, dialects, freshStore } from '../support/stores.js';
 import { UsageRecorder, queryUsage } from '../../src/usage/index.js';
 import { ManualClock } from '../../src/kernel/index.js';
-import { call, Fixtures, openTestStore, startGateway, startUpstream, type Upstream } from './fixtures.js';
+import { call, Fixtures, startGateway, startUpstream, type Upstream } from './fixtures.js';
 
 describe('mapping rules (3scale semantics)', () => {
   const rules = (defs: [string, string, string, number?, boolean?][]) =>
@@ -93,19 +93,19 @@ describe('IP allowlists', () => {
   });
 });
 
-describe('through the gateway', () => {
-  let store: Store;
+describe.each(dialects)('through the gateway (%s)', (dialect) => {
+  let store: TestStore;
   let f: Fixtures;
   let upstream: Upstream;
 
   beforeAll(async () => {
-    store = await openTestStore();
+    store = await freshStore(dialect);
     f = new Fixtures(store);
     upstream = await startUpstream();
   });
   afterAll(async () => {
     await upstream.close();
-    await store.destroy();
+    await store.cleanup();
   });
 
   it('refuses calls from addresses outside the allowlist, over IPv4 and IPv6', async () => {

@@ -2,32 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/store/index.js';
+import { type TestStore, dialects, freshStore } from '../support/stores.js';
 import {
   call,
   Fixtures,
-  openTestStore,
   startGateway,
   startUpstream,
   type RunningGateway,
   type Upstream,
 } from './fixtures.js';
-
-let store: Store;
-let f: Fixtures;
-let upstream: Upstream;
-let gw: RunningGateway;
-
-beforeAll(async () => {
-  store = await openTestStore();
-  f = new Fixtures(store);
-  upstream = await startUpstream();
-});
-afterAll(async () => {
-  await gw?.close();
-  await upstream.close();
-  await store.destroy();
-});
 
 async function freePort(): Promise<number> {
   const server = createNetServer();
@@ -37,7 +20,23 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe('proxy', () => {
+describe.each(dialects)('proxy (%s)', (dialect) => {
+  let store: TestStore;
+  let f: Fixtures;
+  let upstream: Upstream;
+  let gw: RunningGateway;
+
+  beforeAll(async () => {
+    store = await freshStore(dialect);
+    f = new Fixtures(store);
+    upstream = await startUpstream();
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await upstream.close();
+    await store.cleanup();
+  });
+
   it('answers 502 upstream_unreachable when the upstream refuses connections', async () => {
     const { key } = await f.keyed({ upstream: `http://127.0.0.1:${await freePort()}`, prefix: '/down' });
     gw = await startGateway({ store });

@@ -100,6 +100,123 @@ describe.each(dialects)('usage recorder (%s)', (dialect) => {
     expect(traffic[0]).toMatchObject({ latencyMsAvg: 2, latencyMsMax: 2, bytesIn: 40, bytesOut: 400 });
   });
 
+  it("sums each calls row and metric row apart when one application's calls alternate between them", async () => {
+    const clock = new ManualClock(at(14, 0));
+    const usage = new UsageRecorder({ db: store.db, clock, flushIntervalMs: 0 });
+    const app = 'app_alternating';
+    const calls: Partial<UsageRecord>[] = [
+      { endUser: 'u1' },
+      { endUser: 'u2' },
+      { endUser: 'u1', clientIp: '10.0.0.2' },
+      { endUser: 'u1', status: 500, metrics: [{ metricId: 'search', delta: 3 }] },
+      { endUser: 'u1' },
+      { endUser: 'u1', serviceId: 'svc_2' },
+      { endUser: 'u1', at: at(14, 1) },
+      { endUser: 'u1', at: at(14, 0, 30), metrics: [{ metricId: 'search', delta: 1 }] },
+      { endUser: 'u2' },
+    ];
+    for (const c of calls) usage.record(record({ at: at(14, 0), applicationId: app, ...c }));
+    await usage.flush();
+    const rows = await sql<{
+      bucket: string;
+      service_id: string;
+      end_user: string;
+      client_ip: string;
+      status: number;
+      calls: number;
+    }>`
+      select bucket, service_id, end_user, client_ip, status, calls from usage_calls where application_id = ${app}
+      order by bucket, service_id, end_user, client_ip, status`.execute(store.db);
+    expect(
+      rows.rows.map((r) => [
+        new Date(r.bucket).toISOString().slice(11, 16),
+        r.service_id,
+        r.end_user,
+        r.client_ip,
+        Number(r.status),
+        Number(r.calls),
+      ]),
+    ).toEqual([
+      ['14:00', 'svc_1', 'u1', '10.0.0.2', 200, 1],
+      ['14:00', 'svc_1', 'u1', '127.0.0.1', 200, 3],
+      ['14:00', 'svc_1', 'u1', '127.0.0.1', 500, 1],
+      ['14:00', 'svc_1', 'u2', '127.0.0.1', 200, 2],
+      ['14:00', 'svc_2', 'u1', '127.0.0.1', 200, 1],
+      ['14:01', 'svc_1', 'u1', '127.0.0.1', 200, 1],
+    ]);
+    const minutes = await queryUsage(store.db, {
+      applicationId: app,
+      granularity: 'minute',
+      from: new Date(at(14, 0)),
+      to: new Date(at(14, 2)),
+    });
+    expect(Object.fromEntries(minutes.map((s) => [s.metricId, s.points.map((p) => p.value)]))).toEqual({
+      hits: [6, 1],
+      search: [4, 0],
+    });
+  });
+
+  it('sums a flush of more rows than one statement holds, and its repeat, row by row', async () => {
+    // 1,001 applications: 3,003 metric rows (minute, hour, day), 2,002 calls rows, 1,001 route rows: full
+    // statements of 400 rows and a shorter last one, written twice so the second flush adds to every row
+    const clock = new ManualClock(at(15, 0));
+    const usage = new UsageRecorder({ db: store.db, clock, flushIntervalMs: 0 });
+    const n = 1001;
+    const app = (i: number) => `bulk_${String(i).padStart(4, '0')}`;
+    for (let flush = 0; flush < 2; flush++) {
+      for (let i = 0; i < n; i++) {
+        const fields = { at: at(15, 0, 1), applicationId: app(i), route: 'r1', bytesIn: i };
+        usage.record(record({ ...fields, latencyMs: i + flush, metrics: [{ metricId: 'hits', delta: i }] }));
+        usage.record(record({ ...fields, latencyMs: 1, metrics: [{ metricId: 'hits', delta: 1 }] }));
+        usage.record(record({ ...fields, latencyMs: 3, status: 500, metrics: [] }));
+      }
+      await usage.flush();
+    }
+    expect(usage.stats()).toMatchObject({ pendingRecords: 0, failedFlushes: 0 });
+    const calls = await sql<{
+      application_id: string;
+      status: number;
+      calls: number;
+      latency_ms_sum: number;
+      latency_ms_max: number;
+      bytes_in: number;
+      bytes_out: number;
+    }>`select application_id, status, calls, latency_ms_sum, latency_ms_max, bytes_in, bytes_out from usage_calls
+      where application_id like 'bulk_%' order by application_id, status`.execute(store.db);
+    const expected = [];
+    for (let i = 0; i < n; i++) {
+      expected.push([app(i), 200, 4, i + (i + 1) + 2, Math.max(i + 1, 1), 4 * i, 400]);
+      expected.push([app(i), 500, 2, 6, 3, 2 * i, 200]);
+    }
+    expect(
+      calls.rows.map((r) => [
+        r.application_id,
+        Number(r.status),
+        Number(r.calls),
+        Number(r.latency_ms_sum),
+        Number(r.latency_ms_max),
+        Number(r.bytes_in),
+        Number(r.bytes_out),
+      ]),
+    ).toEqual(expected);
+    const metrics = await sql<{ granularity: string; application_id: string; value: number }>`
+      select granularity, application_id, value from usage_metric_counts
+      where application_id like 'bulk_%' and metric_id = 'hits' order by granularity, application_id`.execute(
+      store.db,
+    );
+    const values = (g: string) =>
+      metrics.rows.filter((r) => r.granularity === g).map((r) => [r.application_id, Number(r.value)]);
+    const perApp = Array.from({ length: n }, (_, i) => [app(i), 2 * (i + 1)]);
+    expect(values('minute')).toEqual(perApp);
+    expect(values('hour')).toEqual(perApp);
+    expect(values('day')).toEqual(perApp);
+    const routes = await sql<{ rows: number; calls: number }>`
+      select count(*) as rows, sum(calls) as calls from usage_route_calls where application_id like 'bulk_%'`.execute(
+      store.db,
+    );
+    expect(routes.rows.map((r) => [Number(r.rows) > 0, Number(r.calls)])).toEqual([[true, 6 * n]]);
+  });
+
   it('keeps usage when a flush fails and writes it at the next one', async () => {
     const clock = new ManualClock(at(13, 0));
     const usage = new UsageRecorder({ db: store.db, clock, flushIntervalMs: 0 });

@@ -2,11 +2,21 @@
  * The one interface over every counter backend (in-memory, Redis). A request's limits are checked and counted
  * together: either every counter has room and all are incremented, or none is (a denied request does not count).
  */
+import type { Period } from './periods.js';
 
 /** `strict`: an atomic check-and-increment on the shared store. `batched`: local counting, synced in the background. */
 export type ConsistencyMode = 'strict' | 'batched';
 /** What to do when the shared counters cannot be reached: keep serving on local counts, or refuse with 503. */
 export type FailureMode = 'open' | 'closed';
+
+/** What a counter counts, so a limiter can look up usage recorded for it (never parsed back out of `key`). */
+export interface CounterSubject {
+  readonly applicationId: string;
+  readonly metricId: string;
+  readonly period: Period;
+  /** A counter per end user: recorded usage does not say which end user used a metric. */
+  readonly endUser: boolean;
+}
 
 /** One counter a request wants to add to. */
 export interface CounterCheck {
@@ -17,6 +27,7 @@ export interface CounterCheck {
   readonly windowEnd: number;
   readonly limit: number;
   readonly delta: number;
+  readonly subject?: CounterSubject;
 }
 
 export interface ConsumeOptions {

@@ -67,6 +67,38 @@ return out
 `;
 const CONSUME_SHA = createHash('sha1').update(CONSUME_SCRIPT).digest('hex');
 
+/**
+ * `batched` mode's lease: for each counter (KEYS[i]) of ARGV limit, need, want, ttl: when the counter has room for
+ * `need` more, grant up to `want` tokens, and at most an eighth of the room left (at least `need`), by adding them
+ * to the count now. Returns per counter {granted (0: no room for need), count after}.
+ */
+const LEASE_SCRIPT = `
+local out = {}
+for i = 1, #KEYS do
+  local limit = tonumber(ARGV[i * 4 - 3])
+  local need = tonumber(ARGV[i * 4 - 2])
+  local want = tonumber(ARGV[i * 4 - 1])
+  local ttl = tonumber(ARGV[i * 4])
+  local current = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local room = limit - current
+  local grant = 0
+  if room >= need then
+    grant = math.min(want, math.max(need, math.floor(room / 8)))
+    current = redis.call('INCRBY', KEYS[i], grant)
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
+  end
+  out[i] = {grant, current}
+end
+return out
+`;
+const LEASE_SHA = createHash('sha1').update(LEASE_SCRIPT).digest('hex');
+
+/** Gives back tokens leased and not used, unless the counter is gone (its window over): no key without expiry. */
+const RETURN_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECRBY', KEYS[1], ARGV[1]) end
+return 0
+`;
+
 /** Counters outlive their window by this much, so a gateway with a slightly late clock still finds them. */
 const EXPIRY_GRACE_MS = 60_000;
 
@@ -83,44 +115,63 @@ interface StrictRequest {
 /** A counter as a gateway in `batched` mode knows it. */
 interface SyncedCounter {
   readonly redisKey: string;
+  /** End of the counter's window: its expiry is computed from it at every write, never carried over. */
   readonly end: number;
-  readonly ttlMs: number;
-  /** The shared count as Redis last reported it (includes our increments already pushed). */
+  limit: number;
+  /**
+   * The shared count as Redis last reported it: every gateway's calls plus the tokens leased to gateways and not
+   * used yet (ours included).
+   */
   base: number;
-  /** Our increments not pushed yet. */
+  /** Tokens Redis granted to this gateway and not used yet: calls admitted from them need no round trip. */
+  lease: number;
+  /** Calls admitted without a lease while Redis was unreachable (fail open); pushed when it answers again. */
   pending: number;
-  /** Our increments pushed but not yet acknowledged. */
+  /** `pending` pushed but not yet acknowledged. */
   inFlight: number;
+  /** Tokens used since the last sync: the next lease asks for twice as many (a burst gets large leases fast). */
+  usedSinceSync: number;
+  /** Tokens used in the sync interval before: steady traffic gets leases of about two intervals' use. */
+  usedBefore: number;
+  /** Redis had no room left at the last lease: refuse without asking again until a sync shows room. */
+  full: boolean;
   /** Syncs since a request last used the counter; idle counters are forgotten so their next use re-reads Redis. */
   idleSyncs: number;
-  /** Set while the first read from Redis is under way. */
-  loading: Promise<void> | null;
+  /** Set while a lease is being asked for. */
+  leasing: Promise<void> | null;
 }
 
 export interface RedisLimiterOptions {
   redis: Redis;
   /** Prepended to every key, so several Trellis installs (or tests) can share one Redis. */
   keyPrefix?: string;
-  /** How often `batched` counters are pushed to and refreshed from Redis. Default 100 ms. */
+  /** How often `batched` counters are refreshed from Redis and idle leases given back. Default 100 ms. */
   syncIntervalMs?: number;
   onFailure?: (failure: LimiterFailure) => void;
 }
+
+/** ioredis connection states in which commands fail at once: Redis is known to be away. */
+const DOWN_STATES = new Set(['reconnecting', 'close', 'end']);
 
 /**
  * Counters in Redis, shared by every gateway process and host.
  *
  * `strict` runs {@link CONSUME_SCRIPT} for the requests of each event-loop turn: exact, one round trip.
  *
- * `batched` decides locally against `base + pending + inFlight` and syncs every `syncIntervalMs`. The overshoot
- * bound: a gateway never admits more than the limit by its own counts, and it learns the others' counts at every
- * sync, so over a window the total admitted is at most `L + (N − 1) × A`, where N is the number of gateways
- * counting on the key and A is what one gateway admits on that key during one sync interval plus one Redis
- * round trip (and never more than `L + (N − 1) × L`). A counter seen for the first time is read from Redis
- * before deciding, so restarts and idle counters do not start from zero.
+ * `batched` admits calls from tokens leased from Redis ({@link LEASE_SCRIPT}): a lease adds its tokens to the
+ * shared count atomically, so however many gateways count on a key, the calls they admit in a window never
+ * exceed the limit while Redis answers (no overshoot). Calls use the local lease without a round trip; a lease
+ * asks for twice what the gateway used in a sync interval and gets at most an eighth of the room left, so leases
+ * grow fast in a burst and shrink to single tokens near the limit (where calls wait for one round trip, as in
+ * strict mode). Every `syncIntervalMs` the counters in use are refreshed and the leases of counters idle since the
+ * last sync are given back. What leasing costs is undershoot, never overshoot: a call can be refused while
+ * another gateway holds unused tokens (at most an eighth of the room each, given back within one idle sync), and
+ * a gateway that dies holding a lease loses it for the rest of the window.
  *
  * When Redis is unreachable: fail `open` keeps deciding on local counts (strict falls back to an in-process
- * counter, batched keeps its pending increments and pushes them when Redis is back); fail `closed` answers
- * `unavailable`. Each failure is reported through `onFailure`.
+ * counter; batched uses what is left of its leases, then counts calls as pending and pushes them when Redis is
+ * back); fail `closed` answers `unavailable` from the moment the connection is known lost. Each failure is
+ * reported through `onFailure`.
  */
 export class RedisLimiter implements Limiter {
   private readonly redis: Redis;
@@ -173,7 +224,7 @@ export class RedisLimiter implements Limiter {
       args.push(checks.length);
       for (const c of checks) {
         keys.push(`${this.prefix}${c.key}:${c.windowStart}`);
-        args.push(c.limit, c.delta, ttlOf(c, options.now));
+        args.push(c.limit, c.delta, ttlOf(c.windowEnd, options.now));
       }
     }
     this.runScript(keys, args).then(
@@ -194,12 +245,17 @@ export class RedisLimiter implements Limiter {
     );
   };
 
-  private async runScript(keys: string[], args: (string | number)[]): Promise<unknown> {
+  private async runScript(
+    keys: string[],
+    args: (string | number)[],
+    script = CONSUME_SCRIPT,
+    sha = CONSUME_SHA,
+  ): Promise<unknown> {
     try {
-      return await this.redis.evalsha(CONSUME_SHA, keys.length, ...keys, ...args);
+      return await this.redis.evalsha(sha, keys.length, ...keys, ...args);
     } catch (err) {
       if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      return await this.redis.eval(CONSUME_SCRIPT, keys.length, ...keys, ...args);
+      return await this.redis.eval(script, keys.length, ...keys, ...args);
     }
   }
 
@@ -207,104 +263,154 @@ export class RedisLimiter implements Limiter {
     const error = err instanceof Error ? err : new Error(String(err));
     this.onFailure({ mode: options.mode, failureMode: options.failureMode, error });
     if (options.failureMode === 'closed') return { kind: 'unavailable' };
-    return this.local.consume(checks, options);
+    return this.local.consumeNow(checks, options);
+  }
+
+  /** True when Redis is known to be away: the connection is lost, or the last sync failed. */
+  private redisDown(): boolean {
+    return !this.syncHealthy || DOWN_STATES.has(this.redis.status);
   }
 
   private consumeBatched(
     checks: readonly CounterCheck[],
     options: ConsumeOptions,
   ): Promise<LimiterOutcome> | LimiterOutcome {
-    if (!this.syncHealthy && options.failureMode === 'closed') {
-      this.onFailure({ mode: 'batched', failureMode: 'closed', error: new Error('Redis sync is failing') });
+    if (options.failureMode === 'closed' && this.redisDown()) {
+      this.onFailure({ mode: 'batched', failureMode: 'closed', error: new Error('Redis is unreachable') });
       return { kind: 'unavailable' };
     }
-    let missing: CounterCheck[] | undefined;
-    let loading: Promise<void>[] | undefined;
-    for (const c of checks) {
-      const counter = this.synced.get(`${c.key}:${c.windowStart}`);
-      if (counter === undefined) {
-        missing ??= [];
-        missing.push(c);
-      } else if (counter.loading) {
-        loading ??= [];
-        loading.push(counter.loading);
+    const counters: SyncedCounter[] = new Array(checks.length);
+    for (let i = 0; i < checks.length; i++) counters[i] = this.counterOf(checks[i]!);
+    return this.decideBatched(checks, counters, options, 0);
+  }
+
+  private counterOf(c: CounterCheck): SyncedCounter {
+    const id = `${c.key}:${c.windowStart}`;
+    let counter = this.synced.get(id);
+    if (counter === undefined) {
+      counter = {
+        redisKey: `${this.prefix}${id}`,
+        end: c.windowEnd,
+        limit: c.limit,
+        base: 0,
+        lease: 0,
+        pending: 0,
+        inFlight: 0,
+        usedSinceSync: 0,
+        usedBefore: 0,
+        full: false,
+        idleSyncs: 0,
+        leasing: null,
+      };
+      this.synced.set(id, counter);
+    } else if (counter.limit !== c.limit) {
+      // the plan changed: whether there is room is a new question
+      counter.limit = c.limit;
+      counter.full = false;
+    }
+    counter.idleSyncs = 0;
+    return counter;
+  }
+
+  /**
+   * Admits the request from the leases when they hold enough; otherwise waits for a lease under way, or asks for
+   * one, and decides again. A counter Redis reported full refuses at once until a sync shows room.
+   */
+  private decideBatched(
+    checks: readonly CounterCheck[],
+    counters: readonly SyncedCounter[],
+    options: ConsumeOptions,
+    attempt: number,
+  ): Promise<LimiterOutcome> | LimiterOutcome {
+    const n = checks.length;
+    // tokens each counter must give (a counter named twice gives both deltas)
+    const need = new Map<SyncedCounter, number>();
+    for (let i = 0; i < n; i++) need.set(counters[i]!, (need.get(counters[i]!) ?? 0) + checks[i]!.delta);
+    // Redis away (fail open), or leases keep going to the requests queued before this one: decide on local counts
+    const local = this.redisDown() || attempt > 20;
+    let short: SyncedCounter[] | undefined;
+    let exceeded: number[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const counter = counters[i]!;
+      const tokens = need.get(counter)!;
+      if (counter.lease >= tokens) continue;
+      if (
+        counter.full ||
+        (local && counter.base + counter.pending + counter.inFlight + tokens - counter.lease > counter.limit)
+      ) {
+        exceeded ??= [];
+        exceeded.push(i);
+      } else if (!short?.includes(counter)) {
+        short ??= [];
+        short.push(counter);
       }
     }
-    if (missing === undefined && loading === undefined) return this.decideBatched(checks);
-    const waits = loading ?? [];
-    if (missing) waits.push(this.load(missing, options));
-    return Promise.all(waits).then(
-      () => this.decideBatched(checks),
+    if (exceeded) return { kind: 'exceeded', used: counters.map(usedOf), exceeded };
+    if (short !== undefined && local && attempt <= 20)
+      this.onFailure({ mode: 'batched', failureMode: 'open', error: new Error('Redis is unreachable') });
+    if (short === undefined || local) {
+      // every counter has its tokens leased, or Redis is away and (fail open) local counts have room
+      for (const [counter, tokens] of need) {
+        const fromLease = Math.min(counter.lease, tokens);
+        counter.lease -= fromLease;
+        counter.pending += tokens - fromLease;
+        counter.usedSinceSync += tokens;
+      }
+      return { kind: 'allowed', used: counters.map(usedOf) };
+    }
+    const underWay = short.filter((c) => c.leasing !== null).map((c) => c.leasing!);
+    const ask = short.filter((c) => c.leasing === null);
+    if (ask.length > 0) underWay.push(this.lease(ask, need, options.now));
+    return Promise.all(underWay).then(
+      () => this.decideBatched(checks, counters, options, attempt + 1),
       (err: unknown) => {
+        // fail open: decided again on local counts, which reports the failure
+        if (options.failureMode === 'open') return this.decideBatched(checks, counters, options, attempt + 1);
         const error = err instanceof Error ? err : new Error(String(err));
-        this.onFailure({ mode: 'batched', failureMode: options.failureMode, error });
-        // fail open: decide on local counts; they are pushed when Redis answers again
-        return options.failureMode === 'closed' ? { kind: 'unavailable' } : this.decideBatched(checks);
+        this.onFailure({ mode: 'batched', failureMode: 'closed', error });
+        return { kind: 'unavailable' };
       },
     );
   }
 
-  /** Reads counters seen for the first time, so a fresh gateway starts from the shared count. */
-  private load(checks: CounterCheck[], options: ConsumeOptions): Promise<void> {
-    const counters = checks.map((c) => {
-      const counter: SyncedCounter = {
-        redisKey: `${this.prefix}${c.key}:${c.windowStart}`,
-        end: c.windowEnd,
-        ttlMs: ttlOf(c, options.now),
-        base: 0,
-        pending: 0,
-        inFlight: 0,
-        idleSyncs: 0,
-        loading: null,
-      };
-      this.synced.set(`${c.key}:${c.windowStart}`, counter);
-      return counter;
-    });
-    const done = this.redis.mget(counters.map((c) => c.redisKey)).then(
-      (values) => {
+  /** Asks Redis for tokens on each counter (one script call); the counters' `leasing` is set meanwhile. */
+  private lease(
+    counters: SyncedCounter[],
+    need: ReadonlyMap<SyncedCounter, number>,
+    now: number,
+  ): Promise<void> {
+    const keys: string[] = [];
+    const args: number[] = [];
+    for (const c of counters) {
+      const min = need.get(c)! - c.lease;
+      keys.push(c.redisKey);
+      args.push(c.limit, min, min + 2 * Math.max(c.usedSinceSync, c.usedBefore), ttlOf(c.end, now));
+    }
+    const done = this.runScript(keys, args, LEASE_SCRIPT, LEASE_SHA).then(
+      (reply) => {
+        const replies = reply as [number, number][];
         counters.forEach((c, i) => {
-          c.base = Number(values[i] ?? 0);
-          c.loading = null;
+          const [granted, count] = replies[i] ?? [0, c.base];
+          c.lease += granted;
+          c.base = count;
+          c.full = granted === 0;
+          c.leasing = null;
         });
       },
       (err: unknown) => {
-        // start from local counts; the next successful sync pushes them
-        for (const c of counters) c.loading = null;
+        for (const c of counters) c.leasing = null;
         this.syncHealthy = false;
         throw err;
       },
     );
-    for (const c of counters) c.loading = done.catch(() => {});
+    const settled = done.catch(() => {});
+    for (const c of counters) c.leasing = settled;
     return done;
   }
 
-  private decideBatched(checks: readonly CounterCheck[]): LimiterOutcome {
-    const counters: SyncedCounter[] = new Array(checks.length);
-    const used: number[] = new Array(checks.length);
-    let exceeded: number[] | undefined;
-    for (let i = 0; i < checks.length; i++) {
-      const c = checks[i]!;
-      const counter = this.synced.get(`${c.key}:${c.windowStart}`)!;
-      counters[i] = counter;
-      const current = counter.base + counter.pending + counter.inFlight;
-      used[i] = current;
-      if (current + c.delta > c.limit) {
-        exceeded ??= [];
-        exceeded.push(i);
-      }
-      counter.idleSyncs = 0;
-    }
-    if (exceeded) return { kind: 'exceeded', used, exceeded };
-    for (let i = 0; i < checks.length; i++) {
-      counters[i]!.pending += checks[i]!.delta;
-      used[i] = (used[i] ?? 0) + checks[i]!.delta;
-    }
-    return { kind: 'allowed', used };
-  }
-
   /**
-   * Pushes pending increments and refreshes the counters in use, in one pipeline. Runs on a timer; tests call it
-   * to make a sync happen at a known point.
+   * Pushes calls counted while Redis was away, gives back the leases of idle counters and refreshes the counters
+   * in use, in one pipeline. Runs on a timer; tests call it to make a sync happen at a known point.
    */
   sync(): Promise<void> {
     this.syncing ??= this.syncOnce().finally(() => {
@@ -313,7 +419,7 @@ export class RedisLimiter implements Limiter {
     return this.syncing;
   }
 
-  private async syncOnce(): Promise<void> {
+  private async syncOnce(final = false): Promise<void> {
     if (this.synced.size === 0) {
       // nothing to push, but a failed Redis must be seen coming back for fail-closed services to recover
       if (!this.syncHealthy)
@@ -323,35 +429,61 @@ export class RedisLimiter implements Limiter {
         );
       return;
     }
-    const batch: { counter: SyncedCounter; id: string; pushed: number }[] = [];
+    const now = this.lastNow;
+    const batch: { counter: SyncedCounter; pushed: number; returned: number; replies: number }[] = [];
     const pipeline = this.redis.pipeline();
     for (const [id, counter] of this.synced) {
-      if (counter.loading) continue;
-      if (counter.pending > 0) {
-        const pushed = counter.pending;
+      if (counter.leasing) continue;
+      const ended = counter.end <= now;
+      const idle = counter.usedSinceSync === 0;
+      counter.usedBefore = counter.usedSinceSync;
+      counter.usedSinceSync = 0;
+      if (!ended) counter.idleSyncs++;
+      let replies = 0;
+      const pushed = counter.pending;
+      if (pushed > 0) {
         counter.pending = 0;
         counter.inFlight += pushed;
         pipeline.incrby(counter.redisKey, pushed);
-        if (counter.ttlMs > 0) pipeline.pexpire(counter.redisKey, counter.ttlMs);
-        batch.push({ counter, id, pushed });
-      } else if (counter.end <= this.lastNow || counter.idleSyncs >= 10) {
-        this.synced.delete(id);
-      } else {
-        counter.idleSyncs++;
-        pipeline.get(counter.redisKey);
-        batch.push({ counter, id, pushed: 0 });
+        replies++;
+        const ttl = ttlOf(counter.end, now);
+        if (ttl > 0) {
+          // the expiry is the window's end (plus grace), computed now: never a stale relative TTL
+          pipeline.pexpire(counter.redisKey, ttl);
+          replies++;
+        }
       }
+      const forget = ended || counter.idleSyncs >= 10 || final;
+      let returned = 0;
+      if ((idle || forget) && counter.lease > 0 && !ended) {
+        returned = counter.lease;
+        counter.lease = 0;
+        pipeline.eval(RETURN_SCRIPT, 1, counter.redisKey, returned);
+        replies++;
+      }
+      if (forget && pushed === 0) {
+        this.synced.delete(id);
+        if (replies === 0) continue;
+      } else if (replies === 0) {
+        pipeline.get(counter.redisKey);
+        replies++;
+      }
+      batch.push({ counter, pushed, returned, replies });
     }
     if (batch.length === 0) return;
     let results: [Error | null, unknown][] | null;
     try {
       results = await pipeline.exec();
       if (results === null) throw new Error('Redis pipeline was discarded');
+      const failed = results.find(([error]) => error !== null);
+      if (failed) throw failed[0];
     } catch (err) {
-      for (const { counter, pushed } of batch) {
+      for (const { counter, pushed, returned } of batch) {
         // not known to be counted: keep it pending so it is pushed again (errs towards counting twice, not never)
         counter.inFlight -= pushed;
         counter.pending += pushed;
+        // not known to be given back: keep the tokens (they are still in the shared count)
+        counter.lease += returned;
       }
       if (this.syncHealthy) {
         const error = err instanceof Error ? err : new Error(String(err));
@@ -361,26 +493,31 @@ export class RedisLimiter implements Limiter {
       return;
     }
     let r = 0;
-    for (const { counter, pushed } of batch) {
-      const [error, value] = results[r] ?? [new Error('missing reply'), null];
-      r += pushed > 0 && counter.ttlMs > 0 ? 2 : 1;
-      if (error) {
-        counter.inFlight -= pushed;
-        counter.pending += pushed;
-        continue;
-      }
+    for (const { counter, pushed, replies } of batch) {
+      // the last reply of a counter is its count after everything this sync sent
+      const value = Number(results[r + replies - 1]?.[1] ?? 0);
+      r += replies;
       counter.inFlight -= pushed;
-      counter.base = Number(value ?? 0) - counter.inFlight;
+      counter.base = value - counter.inFlight;
+      if (counter.base < counter.limit) counter.full = false;
     }
     this.syncHealthy = true;
   }
 
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await this.sync().catch(() => {});
+    await this.syncing?.catch(() => {});
+    // give back every lease and push what is pending
+    await this.syncOnce(true).catch(() => {});
   }
 }
 
-function ttlOf(check: CounterCheck, now: number): number {
-  return Number.isFinite(check.windowEnd) ? Math.max(1, check.windowEnd - now) + EXPIRY_GRACE_MS : 0;
+/** What a counter counts as used: the shared count less the tokens this gateway holds and has not used. */
+function usedOf(c: SyncedCounter): number {
+  return c.base + c.pending + c.inFlight - c.lease;
+}
+
+/** Milliseconds from `now` to the window's end plus grace; 0 for counters that never expire. */
+function ttlOf(end: number, now: number): number {
+  return Number.isFinite(end) ? Math.max(1, end - now) + EXPIRY_GRACE_MS : 0;
 }

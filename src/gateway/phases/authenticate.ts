@@ -75,6 +75,35 @@ function fromAppId(
 }
 
 /**
+ * `credentials_missing` saying where the service expects its credentials, in words and as `details.expected`
+ * (issue 13: a partner's first failed call tells what to fix). Only on the refusal path, never per accepted call.
+ */
+function missingCredentials(service: CompiledService): Denial {
+  const where = service.credentialsLocation === 'query' ? 'query' : 'header';
+  const names =
+    service.authMode === 'app_id_app_key'
+      ? [service.appIdName, service.appKeyName]
+      : service.authMode === 'oauth2'
+        ? []
+        : [service.userKeyName];
+  if (names.length === 0) {
+    const expected = [{ in: 'header', name: 'Authorization' }];
+    if (where === 'query') expected.push({ in: 'query', name: 'access_token' });
+    return deny(
+      'credentials_missing',
+      'The request carries no credentials: send an access token as `Authorization: Bearer <token>`.',
+      { expected },
+    );
+  }
+  const noun = where === 'query' ? 'query parameter' : 'header';
+  const message =
+    names.length === 1
+      ? `The request carries no credentials: send your key in the ${names[0]} ${noun}.`
+      : `The request carries no credentials: send your application id and key in the ${names.join(' and ')} ${noun}s.`;
+  return deny('credentials_missing', message, { expected: names.map((name) => ({ in: where, name })) });
+}
+
+/**
  * Phase 2, authenticate: finds the application from the credentials the service asks for (`user_key`, or
  * `app_id` + `app_key`, in a header or the query string; or an OAuth 2.0 bearer token). Answers from the
  * credential cache when it can, so the common case is synchronous.
@@ -87,8 +116,10 @@ export function authenticate(
   switch (service.authMode) {
     case 'user_key': {
       const key = credential(ctx, service, service.userKeyHeader, service.userKeyName);
-      if (key === null) return deny('credentials_missing');
-      const found = deps.cache.userKeyOf(key);
+      if (key === null) return missingCredentials(service);
+      const presented = deps.cache.presented(key);
+      ctx.credentialHash = presented.hash;
+      const found = deps.cache.userKeyOf(presented);
       return found instanceof Promise
         ? found.then((entry) => fromUserKey(ctx, service, entry))
         : fromUserKey(ctx, service, found);
@@ -96,9 +127,10 @@ export function authenticate(
     case 'app_id_app_key': {
       const appId = credential(ctx, service, service.appIdHeader, service.appIdName);
       const appKey = credential(ctx, service, service.appKeyHeader, service.appKeyName);
-      if (appId === null || appKey === null) return deny('credentials_missing');
+      if (appId === null || appKey === null) return missingCredentials(service);
       const keyHash = deps.cache.hashOf(appKey);
-      const found = deps.cache.appId(appId);
+      ctx.credentialHash = keyHash;
+      const found = deps.cache.appIdWithKey(appId, keyHash);
       return found instanceof Promise
         ? found.then((entry) => fromAppId(ctx, service, entry, keyHash))
         : fromAppId(ctx, service, found, keyHash);
@@ -111,7 +143,7 @@ export function authenticate(
           : service.credentialsLocation === 'query'
             ? ctx.query().get('access_token')
             : null;
-      if (!token) return deny('credentials_missing');
+      if (!token) return missingCredentials(service);
       const verifier = deps.tokenVerifier;
       if (verifier === null)
         return deny('credentials_invalid', 'OAuth 2.0 tokens cannot be verified by this gateway yet.');

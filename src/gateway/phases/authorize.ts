@@ -1,6 +1,7 @@
 import { type Denial, deny } from '../denials.js';
 import type { CounterCheck, Limiter, LimiterOutcome } from '../limiter/limiter.js';
-import { type WindowCalendar, periodSeconds } from '../limiter/periods.js';
+import { type Window, type WindowCalendar, periodSeconds } from '../limiter/periods.js';
+import type { AppAccess } from '../credential-cache.js';
 import type { RequestContext } from '../request-context.js';
 import type { CompiledLimit, CompiledPlan } from '../snapshot.js';
 
@@ -71,41 +72,147 @@ export function authorize(ctx: RequestContext, deps: AuthorizeDeps): Denial | nu
   for (const m of ctx.usage) if (plan.disabled.has(m.metricId)) return deny('method_disabled');
   if (plan.limits.size === 0) return null;
 
+  const service = ctx.service!;
+  const options = { mode: service.limiterMode, failureMode: service.failureMode, now: ctx.at };
+  const known = knownChecks(app, plan, ctx.usage, ctx.at);
+  if (known !== null) {
+    const outcome = deps.limiter.consume(known.checks, options);
+    return outcome instanceof Promise
+      ? outcome.then((o) => decide(ctx, known.planned, known.policy, o))
+      : decide(ctx, known.planned, known.policy, outcome);
+  }
+
+  let byEndUser = false;
   const planned: PlannedCheck[] = [];
   for (const m of ctx.usage) {
     const limits = plan.limits.get(m.metricId);
     if (limits === undefined) continue;
     for (const limit of limits) {
       const window = deps.calendar.windowOf(limit.period, ctx.at);
-      let key = `{${app.applicationId}}:${m.metricId}:${limit.period}`;
-      if (limit.scope === 'end_user') {
-        ctx.endUser ??= endUserOf(ctx, plan) ?? ANONYMOUS_END_USER;
-        key += `:eu:${encodeURIComponent(ctx.endUser)}`;
+      if (limit.scope !== 'end_user') {
+        planned.push(applicationCheck(app, m.metricId, limit, window, m.delta));
+        continue;
       }
+      ctx.endUser ??= endUserOf(ctx, plan) ?? ANONYMOUS_END_USER;
+      byEndUser = true;
       planned.push({
-        check: { key, windowStart: window.start, windowEnd: window.end, limit: limit.value, delta: m.delta },
+        check: {
+          key: `{${app.applicationId}}:${m.metricId}:${limit.period}:eu:${encodeURIComponent(ctx.endUser)}`,
+          windowStart: window.start,
+          windowEnd: window.end,
+          limit: limit.value,
+          delta: m.delta,
+          subject: {
+            applicationId: app.applicationId,
+            metricId: m.metricId,
+            period: limit.period,
+            endUser: true,
+          },
+        },
         limit,
       });
     }
   }
   if (planned.length === 0) return null;
   const checks = planned.map((p) => p.check);
-  const service = ctx.service!;
-  const outcome = deps.limiter.consume(checks, {
-    mode: service.limiterMode,
-    failureMode: service.failureMode,
-    now: ctx.at,
-  });
+  const policy = policyHeader(planned);
+  // end users' checks are the call's own: only an application's checks are worth keeping for its next call
+  if (!byEndUser)
+    applicationPlans.set(app, {
+      plan,
+      usage: ctx.usage.map((m) => ({ metricId: m.metricId, delta: m.delta })),
+      planned,
+      checks,
+      policy,
+    });
+  const outcome = deps.limiter.consume(checks, options);
   return outcome instanceof Promise
-    ? outcome.then((o) => decide(ctx, planned, o))
-    : decide(ctx, planned, outcome);
+    ? outcome.then((o) => decide(ctx, planned, policy, o))
+    : decide(ctx, planned, policy, outcome);
 }
 
-function decide(ctx: RequestContext, planned: PlannedCheck[], outcome: LimiterOutcome): Denial | null {
+/**
+ * An application's checks for a call, as its previous call made them: the same plan and usage, every window still
+ * current. A call then builds no list of checks, no `RateLimit-Policy` text and looks nothing up per limit (the
+ * bench's two limits cost two arrays, a string and four lookups per call). Keyed by the cached application object,
+ * as `applicationChecks`.
+ */
+interface ApplicationPlan {
+  readonly plan: CompiledPlan;
+  /** The metric increments the checks were made for, copied (a call's usage is its own). */
+  readonly usage: readonly { readonly metricId: string; readonly delta: number }[];
+  readonly planned: PlannedCheck[];
+  readonly checks: readonly CounterCheck[];
+  /** `RateLimit-Policy` of these checks. */
+  readonly policy: string;
+}
+
+const applicationPlans = new WeakMap<AppAccess, ApplicationPlan>();
+
+function knownChecks(
+  app: AppAccess,
+  plan: CompiledPlan,
+  usage: readonly { metricId: string; delta: number }[],
+  at: number,
+): ApplicationPlan | null {
+  const known = applicationPlans.get(app);
+  if (known === undefined || known.plan !== plan || known.usage.length !== usage.length) return null;
+  for (let i = 0; i < usage.length; i++) {
+    const a = known.usage[i]!;
+    const b = usage[i]!;
+    if (a.metricId !== b.metricId || a.delta !== b.delta) return null;
+  }
+  for (const c of known.checks) if (at < c.windowStart || at >= c.windowEnd) return null;
+  return known;
+}
+
+/**
+ * An application's check of one limit, made once per application, limit and window and then shared by its calls
+ * (the counter key and check were two strings and three objects per limit per call). Keyed by the cached
+ * application object: a changed application (evicted, looked up again) gets new checks.
+ */
+const applicationChecks = new WeakMap<AppAccess, Map<CompiledLimit, PlannedCheck>>();
+
+function applicationCheck(
+  app: AppAccess,
+  metricId: string,
+  limit: CompiledLimit,
+  window: Window,
+  delta: number,
+): PlannedCheck {
+  let byLimit = applicationChecks.get(app);
+  if (byLimit === undefined) {
+    byLimit = new Map();
+    applicationChecks.set(app, byLimit);
+  }
+  const known = byLimit.get(limit);
+  if (known !== undefined && known.check.windowStart === window.start && known.check.delta === delta)
+    return known;
+  const made: PlannedCheck = {
+    check: {
+      key: known?.check.key ?? `{${app.applicationId}}:${metricId}:${limit.period}`,
+      windowStart: window.start,
+      windowEnd: window.end,
+      limit: limit.value,
+      delta,
+      subject: { applicationId: app.applicationId, metricId, period: limit.period, endUser: false },
+    },
+    limit,
+  };
+  byLimit.set(limit, made);
+  return made;
+}
+
+function decide(
+  ctx: RequestContext,
+  planned: PlannedCheck[],
+  policy: string,
+  outcome: LimiterOutcome,
+): Denial | null {
   // the limiter has already logged and counted the failure
   if (outcome.kind === 'unavailable') return deny('limiter_unavailable');
   const headers = ctx.responseHeaders;
-  headers['ratelimit-policy'] = policyHeader(planned);
+  headers['ratelimit-policy'] = policy;
   if (outcome.kind === 'allowed') {
     // the limit closest to running out is the one a client needs to watch
     let tightest = 0;
@@ -137,7 +244,7 @@ function decide(ctx: RequestContext, planned: PlannedCheck[], outcome: LimiterOu
   const used = outcome.used[planned.indexOf(named)] ?? 0;
   return deny(
     'limit_exceeded',
-    `The ${limit.period} limit of ${limit.value} on ${limit.policyName.split('-')[0]}${limit.scope === 'end_user' ? ' per end user' : ''} is reached.`,
+    `The ${limit.period} limit of ${limit.value} on ${limit.metricName}${limit.scope === 'end_user' ? ' per end user' : ''} is reached.`,
     {
       limit: limit.policyName,
       metricId: limit.metricId,

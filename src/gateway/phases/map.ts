@@ -5,7 +5,7 @@ import type { RequestContext } from '../request-context.js';
 /** Phase 4, map: mapping rules turn the request into metric increments; a method also counts on its parent (hits). */
 export function map(ctx: RequestContext): Denial | null {
   const service = ctx.service!;
-  const usage = matchRules(service.rules, ctx.method, ctx.path, ctx.rawQuery);
+  const usage = matchRules(service.rules, ctx.method, ctx.path, ctx.rawQuery, ctx.matched);
   if (usage.length === 0) return deny('no_mapping_rule');
   const direct = usage.length;
   for (let i = 0; i < direct; i++) {
