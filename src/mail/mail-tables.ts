@@ -14,3 +14,13 @@ export interface MailOutboxTable {
 }
 
 export type MailTables = { mail_outbox: MailOutboxTable };
+
+/** A template the provider changed from its default (migration 0019_portal_brand); no row: the default. */
+export interface MailTemplateTable {
+  key: string;
+  subject: string;
+  body: string;
+  updated_at: string;
+}
+
+export type MailTemplateTables = { mail_templates: MailTemplateTable };

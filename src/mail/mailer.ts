@@ -7,12 +7,16 @@ import nodemailer from 'nodemailer';
 import { type Clock, isoNow, newId } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
 import { type OutboxMail, findMail, insertMail, listMailRows, markMail } from './mail.store.js';
+import { composeMail } from './mail-templates.js';
+import type { MailTemplateKey } from './schemas.js';
 
 export interface MailMessage {
   to: string;
   subject: string;
   /** Plain text: links in it are the only thing a recipient needs. */
   text: string;
+  /** The sender, when not the mailer's default (the portal settings' sender address). */
+  from?: string;
 }
 
 /** The narrow seam between the outbox and the wire; tests pass their own. */
@@ -25,8 +29,10 @@ export interface MailerOptions {
   clock: Clock;
   /** `smtp://user:pass@host:587` (or `smtps://`); empty keeps mails in the outbox. */
   smtpUrl: string;
-  /** The sender address. */
+  /** The sender address (when the portal settings name none). */
   from: string;
+  /** The portal's address, the `{{portalUrl}}` of the mails `sendTemplate` writes (default: empty). */
+  portalUrl?: string;
   /** Overrides the SMTP transport (tests). */
   transport?: MailTransport;
 }
@@ -34,6 +40,11 @@ export interface MailerOptions {
 export interface Mailer {
   /** Writes the mail to the outbox and, when a transport exists, sends it in the background. */
   send(message: MailMessage): Promise<OutboxMail>;
+  /**
+   * Writes one template's mail (the provider's text, or the default; the portal's name, sender and contact from
+   * the portal settings) and sends it like `send`.
+   */
+  sendTemplate(key: MailTemplateKey, to: string, values: Record<string, string>): Promise<OutboxMail>;
   /** Resolves when every send started so far has finished (tests, shutdown). */
   settled(): Promise<void>;
 }
@@ -61,10 +72,10 @@ export function createMailer(options: MailerOptions): Mailer {
   const transport = options.transport ?? (options.smtpUrl ? smtpTransport(options.smtpUrl) : undefined);
   const pending = new Set<Promise<void>>();
 
-  async function deliver(mail: OutboxMail): Promise<void> {
+  async function deliver(mail: OutboxMail, from: string): Promise<void> {
     if (!transport) return;
     try {
-      await transport.send({ to: mail.to, subject: mail.subject, text: mail.text, from: options.from });
+      await transport.send({ to: mail.to, subject: mail.subject, text: mail.text, from });
       await markMail(options.db, mail.id, {
         state: 'sent',
         attempts: mail.attempts + 1,
@@ -82,7 +93,7 @@ export function createMailer(options: MailerOptions): Mailer {
     }
   }
 
-  return {
+  const mailer: Mailer = {
     async send(message) {
       const id = newId('mail', options.clock.now());
       await insertMail(options.db, {
@@ -98,15 +109,19 @@ export function createMailer(options: MailerOptions): Mailer {
       });
       const mail = (await findMail(options.db, id))!;
       if (transport) {
-        const p = deliver(mail).finally(() => pending.delete(p));
+        const p = deliver(mail, message.from ?? options.from).finally(() => pending.delete(p));
         pending.add(p);
       }
       return mail;
+    },
+    async sendTemplate(key, to, values) {
+      return mailer.send(await composeMail(options.db, key, to, values, options.portalUrl ?? ''));
     },
     async settled() {
       await Promise.all([...pending]);
     },
   };
+  return mailer;
 }
 
 /** The outbox, newest first (the console's mail page; tests read reset links from it). */

@@ -1,0 +1,36 @@
+/** All SQL of the provider's e-mail templates. */
+import type { Selectable } from 'kysely';
+import type { Executor } from '../store/index.js';
+import type { MailTemplateTable, MailTemplateTables } from './mail-tables.js';
+
+function templatesDb(db: Executor) {
+  return db.withTables<MailTemplateTables>();
+}
+
+export async function findTemplateRow(
+  db: Executor,
+  key: string,
+): Promise<Selectable<MailTemplateTable> | undefined> {
+  return templatesDb(db).selectFrom('mail_templates').selectAll().where('key', '=', key).executeTakeFirst();
+}
+
+export async function listTemplateRows(db: Executor): Promise<Selectable<MailTemplateTable>[]> {
+  return templatesDb(db).selectFrom('mail_templates').selectAll().execute();
+}
+
+/** Writes a template; one row per key (insert, or update the row there). */
+export async function writeTemplateRow(db: Executor, row: MailTemplateTable): Promise<void> {
+  const updated = await templatesDb(db)
+    .updateTable('mail_templates')
+    .set({ subject: row.subject, body: row.body, updated_at: row.updated_at })
+    .where('key', '=', row.key)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0)
+    await templatesDb(db).insertInto('mail_templates').values(row).execute();
+}
+
+/** True when there was a row (the template was customised). */
+export async function deleteTemplateRow(db: Executor, key: string): Promise<boolean> {
+  const r = await templatesDb(db).deleteFrom('mail_templates').where('key', '=', key).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}
