@@ -1,10 +1,13 @@
 import type { Config } from '../config/index.js';
-import { type Store, migrateToLatest, openStore } from '../store/index.js';
+import { type Store, type StoreLogger, migrateToLatest, openStore } from '../store/index.js';
 import { CliError, exitCodes } from './cli-error.js';
 
-/** Opens the configured database and checks it answers; an unreachable one is a clear error, not a stack trace. */
-export async function connectStore(config: Config): Promise<Store> {
-  const store = openStore(config.databaseUrl);
+/**
+ * Opens the configured database and checks it answers; an unreachable one is a clear error, not a stack trace.
+ * Connections lost later are reported to `logger` (default: JSON lines on stderr).
+ */
+export async function connectStore(config: Config, logger?: StoreLogger): Promise<Store> {
+  const store = openStore(config.databaseUrl, logger ? { logger } : {});
   try {
     await store.db.selectNoFrom((eb) => eb.val(1).as('one')).execute();
   } catch (err) {

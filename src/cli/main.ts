@@ -13,7 +13,8 @@ import type { Actor } from '../events/index.js';
 import { systemClock } from '../kernel/index.js';
 import { CliError, exitCodes } from './cli-error.js';
 import { readDeclarativeFile } from './config-file.js';
-import { connectStore, migrate } from './connect.js';
+import { connectStore, migrate, redact } from './connect.js';
+import { composeWorkerRole, createProcessLogger } from './roles.js';
 import { describeStart, startTrellis } from './start.js';
 
 const cliActor: Actor = { type: 'system', id: 'cli' };
@@ -93,6 +94,41 @@ export function buildProgram(
         });
       },
     );
+
+  program
+    .command('worker')
+    .description(
+      'run the worker role: deliver webhooks from the outbox and run the insights once a round (any number on PostgreSQL, one on SQLite; `start` runs one in-process)',
+    )
+    .addOption(databaseOption())
+    .action(async (opts: { databaseUrl?: string }) => {
+      const config = configFrom({ databaseUrl: opts.databaseUrl });
+      const logger = createProcessLogger(config, 'worker');
+      const store = await connectStore(config, logger);
+      try {
+        await migrate(store);
+        const role = await composeWorkerRole({ config, store, logger });
+        role.start();
+        out(
+          `Webhook worker ${role.worker.workerId} is running on ${redact(config.databaseUrl)}. Stop with Ctrl-C.\n`,
+        );
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            out('Stopping: finishing the deliveries in flight…\n');
+            role.close().then(resolve, (e: unknown) => {
+              err(`Error while stopping: ${(e as Error).message}\n`);
+              resolve();
+            });
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+      } finally {
+        await store.destroy();
+      }
+    });
 
   program
     .command('migrate')

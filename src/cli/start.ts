@@ -1,21 +1,20 @@
 /**
- * `trellis start`: gateway, control and the demo upstream in one process (or N gateway processes with
- * `--workers N`), on the embedded defaults unless configured otherwise.
+ * `trellis start`: gateway, control, the webhook worker and the demo upstream in one process (or N gateway
+ * processes with `--workers N`), on the embedded defaults unless configured otherwise.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
-import { buildControlApp } from '../control/index.js';
 import { createDemoUpstream } from '../demo/index.js';
 import type { ChangeDeps } from '../events/index.js';
-import { createGateway, publishChange, startGatewayWorkers } from '../gateway/index.js';
+import { publishChange } from '../gateway/index.js';
 import { systemClock } from '../kernel/index.js';
-import { OAuthTokenVerifier, issuerOf } from '../oauth/index.js';
 import { type Bootstrap, bootstrap } from './bootstrap.js';
-import { adminApiModules, controlModules } from './compose.js';
 import { CliError, exitCodes } from './cli-error.js';
 import { connectStore, migrate, redact } from './connect.js';
+import { startGatewayWorkers } from './gateway-workers.js';
+import { composeControlRole, composeGatewayRole, composeWorkerRole, createProcessLogger } from './roles.js';
 
 export interface Running {
   controlUrl: string;
@@ -51,7 +50,8 @@ export async function startTrellis(
   config: Config,
   log: (line: string) => void = console.log,
 ): Promise<Running> {
-  const store = await connectStore(config);
+  const logger = createProcessLogger(config, 'trellis');
+  const store = await connectStore(config, logger);
   // Stoppers of what has started, run in reverse order by stop() or after a failed start.
   const started: (() => Promise<void>)[] = [() => store.destroy()];
   const stopAll = async () => {
@@ -88,31 +88,33 @@ export async function startTrellis(
       publisher.on('error', () => {});
       started.push(async () => publisher.disconnect());
     }
+    // The worker delivers webhooks from the outbox; a committed change wakes it at once, not on its next poll.
+    const workerRole = await composeWorkerRole({ config, store, logger, clock });
+    started.push(() => workerRole.close());
     const deps: ChangeDeps = {
       db: store.db,
       clock,
-      ...(publisher && { onCommitted: () => void publishChange(publisher).catch(() => {}) }),
+      onCommitted: () => {
+        if (publisher) void publishChange(publisher).catch(() => {});
+        workerRole.worker.nudge();
+      },
     };
 
     const seeded = await bootstrap(deps, config, demoUrl);
+    workerRole.start();
 
     let gatewayPort: number;
     if (config.gatewayWorkers > 1) {
-      const workers = await startGatewayWorkers(config.gatewayWorkers, { config });
+      // each worker composes its gateway with composeGatewayRole, as below
+      const workers = await startGatewayWorkers(config.gatewayWorkers, { config, logger, store });
       started.push(() => workers.close());
       gatewayPort = workers.port;
     } else {
-      // OAuth 2.0 tokens of oauth2 services are checked locally against the signing keys in the store
-      const tokenVerifier = await OAuthTokenVerifier.create({
-        db: store.db,
-        clock,
-        issuer: issuerOf(config.publicUrl),
-      });
-      started.push(async () => tokenVerifier.close());
-      const gateway = createGateway({ config, store, clock, tokenVerifier });
-      started.push(() => gateway.close());
+      // the in-process worker's webhook metrics are served beside the gateway's
+      const role = await composeGatewayRole({ config, store, logger, clock, metrics: workerRole.metrics });
+      started.push(() => role.close());
       gatewayPort = (
-        await gateway.listen(config.gatewayPort, config.host).catch((err: unknown) => {
+        await role.gateway.listen(config.gatewayPort, config.host).catch((err: unknown) => {
           throw explainListenError(err, 'gateway', config.gatewayPort, 'TRELLIS_GATEWAY_PORT');
         })
       ).port;
@@ -122,10 +124,12 @@ export async function startTrellis(
     // With a port chosen by the system, the portal's try-it relay must learn the gateway's real address.
     const controlConfig = Object.freeze({ ...config, gatewayPublicUrl: gatewayUrl });
 
-    const control = await buildControlApp(
-      { config: controlConfig, store, clock, ...(deps.onCommitted && { onCommitted: deps.onCommitted }) },
-      { adminApi: adminApiModules, modules: controlModules, logger: { level: config.logLevel } },
-    );
+    const control = await composeControlRole({
+      config: controlConfig,
+      store,
+      clock,
+      ...(deps.onCommitted && { onCommitted: deps.onCommitted }),
+    });
     started.push(() => control.close());
     await control.listen({ port: config.controlPort, host: config.host }).catch((err: unknown) => {
       throw explainListenError(err, 'control server', config.controlPort, 'TRELLIS_CONTROL_PORT');

@@ -16,11 +16,12 @@ async function trellisInProcess(args: string[]) {
   const code = await run(args, { out: (t) => (stdout += t), err: (t) => (stderr += t) });
   return { code, stdout, stderr };
 }
-const bin = join(import.meta.dirname, '../../bin/trellis.js');
+/** The command in a process of its own, run from the sources (bin/trellis.js runs the built dist/). */
+const sourceEntry = join(import.meta.dirname, '../support/trellis-source.ts');
 
 async function trellis(args: string[], env: Record<string, string> = {}) {
   try {
-    const { stdout, stderr } = await exec('node', [bin, ...args], {
+    const { stdout, stderr } = await exec(process.execPath, ['--import', 'tsx', sourceEntry, ...args], {
       env: { ...process.env, ...env },
       timeout: 60_000,
     });
