@@ -71,6 +71,7 @@ export function toCredential(r: Selectable<CredentialTable>): Credential {
     state: r.state as Credential['state'],
     createdAt: r.created_at,
     revokedAt: r.revoked_at,
+    lastUsedAt: r.last_used_at ?? null,
   };
 }
 
@@ -94,6 +95,16 @@ function toApplication(r: Selectable<ApplicationTable>, credentials: Credential[
   };
 }
 
+function parseChoices(text: string): string[] {
+  if (!text) return [];
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return Array.isArray(parsed) ? parsed.filter((c): c is string => typeof c === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
 export function toCustomField(r: Selectable<CustomFieldTable>): CustomField {
   return {
     id: r.id,
@@ -101,6 +112,8 @@ export function toCustomField(r: Selectable<CustomFieldTable>): CustomField {
     name: r.name,
     label: r.label,
     required: r.required === 1,
+    choices: parseChoices(r.choices),
+    position: Number(r.position),
     createdAt: r.created_at,
   };
 }
@@ -239,7 +252,7 @@ export async function countActiveCredentials(
 // custom fields
 
 export async function listCustomFieldRows(db: Executor, target?: string) {
-  let q = db.selectFrom('custom_fields').selectAll().orderBy('id');
+  let q = db.selectFrom('custom_fields').selectAll().orderBy('position').orderBy('id');
   if (target) q = q.where('target', '=', target);
   return (await q.execute()).map(toCustomField);
 }

@@ -76,7 +76,12 @@ export async function insertAccount(
     })
     .execute();
   const account = await getAccount(tx, id);
-  await record({ type: 'account.created', entityType: 'account', entityId: id, payload: { account } });
+  await record({
+    type: 'account.created',
+    entityType: 'account',
+    entityId: id,
+    payload: { account, accountId: id },
+  });
   return account;
 }
 
@@ -106,7 +111,12 @@ export async function updateAccount(
       .where('id', '=', id)
       .execute();
     const account = await getAccount(tx, id);
-    await record({ type: 'account.updated', entityType: 'account', entityId: id, payload: { account } });
+    await record({
+      type: 'account.updated',
+      entityType: 'account',
+      entityId: id,
+      payload: { account, accountId: id },
+    });
     return account;
   });
 }
@@ -360,7 +370,8 @@ export async function acceptInvitation(
   deps: ChangeDeps,
   actor: Actor,
   token: string,
-  input: { name: string; password: string },
+  input: { name: string; password: string; customFields?: Record<string, string> },
+  prefix = 'customFields',
 ): Promise<User> {
   return runChange(deps, actor, async (tx, record) => {
     const invitation = await findOpenInvitation(tx, deps.clock, token);
@@ -371,12 +382,20 @@ export async function acceptInvitation(
       .set({ accepted_at: isoNow(deps.clock) })
       .where('id', '=', invitation.id)
       .execute();
-    return insertUser(tx, deps.clock, record, invitation.accountId, {
-      email: invitation.email,
-      name: input.name,
-      role: invitation.role,
-      password: input.password,
-    });
+    return insertUser(
+      tx,
+      deps.clock,
+      record,
+      invitation.accountId,
+      {
+        email: invitation.email,
+        name: input.name,
+        role: invitation.role,
+        password: input.password,
+        ...(input.customFields && { customFields: input.customFields }),
+      },
+      prefix,
+    );
   });
 }
 
@@ -394,7 +413,7 @@ export async function deleteInvitation(
       type: 'invitation.deleted',
       entityType: 'invitation',
       entityId: id,
-      payload: { accountId },
+      payload: { invitation: toInvitation(row), invitationId: id, accountId },
     });
   });
 }

@@ -1,6 +1,5 @@
 /** Applications, their credentials (with rotation), their plans and their lifecycle. */
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import { getPlan, getService } from '../catalog/index.js';
 import type { Change } from '../events/index.js';
 import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
@@ -10,6 +9,7 @@ import {
   type SecretKind,
   TrellisError,
   displayPrefix,
+  parseIpRange,
   generateSecret,
   hashSecret,
   invalid,
@@ -54,19 +54,15 @@ const secretKindOf: Record<Credential['kind'], SecretKind> = {
   client_secret: 'clientSecret',
 };
 
-/** Checks allowed IPs and CIDRs, naming each bad entry; returns them normalised (trimmed, lower case). */
+/**
+ * Checks allowed IPs and CIDRs with the parser the gateway matches them with (`kernel/ip-ranges.ts`), so what is
+ * stored can match; names each bad entry; returns them normalised (trimmed, lower case).
+ */
 export function checkAllowedIps(values: string[], field = 'allowedIps'): string[] {
   const problems: FieldProblem[] = [];
   const out = values.map((raw, i) => {
     const v = raw.trim().toLowerCase();
-    const [addr = '', bits, extra] = v.split('/');
-    const family = isIP(addr);
-    const max = family === 4 ? 32 : 128;
-    const ok =
-      family !== 0 &&
-      extra === undefined &&
-      (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max));
-    if (!ok)
+    if (parseIpRange(v) === null)
       problems.push({ field: `${field}[${i}]`, message: `"${raw}" is not an IP address or CIDR range` });
     return v;
   });
@@ -137,6 +133,32 @@ export async function insertApplication(
   input: ApplicationCreate,
   prefix = '',
 ): Promise<CreatedApplication> {
+  const { secret, ...application } = await insertApplicationRow(tx, clock, record, input, prefix, true);
+  return { ...application, secret: secret! };
+}
+
+/**
+ * Inserts the production application go-live approval makes (src/golive), without a key: its first key is
+ * collected by the partner, shown once to them and never to the provider who approved.
+ */
+export async function insertApplicationWithoutKey(
+  tx: Tx,
+  clock: Clock,
+  record: Record_,
+  input: ApplicationCreate,
+): Promise<Application> {
+  const { secret: _none, ...application } = await insertApplicationRow(tx, clock, record, input, '', false);
+  return application;
+}
+
+async function insertApplicationRow(
+  tx: Tx,
+  clock: Clock,
+  record: Record_,
+  input: ApplicationCreate,
+  prefix: string,
+  withKey: boolean,
+): Promise<Application & { secret?: NewSecret }> {
   await getAccount(tx, input.accountId);
   const service = await getService(tx, input.serviceId).catch(() => {
     throw invalid([{ field: `${prefix}serviceId`, message: `no service ${input.serviceId}` }]);
@@ -167,7 +189,9 @@ export async function insertApplication(
       updated_at: now,
     })
     .execute();
-  const secret = await insertCredential(tx, clock, id, credentialKindFor(service.authMode));
+  const secret = withKey
+    ? await insertCredential(tx, clock, id, credentialKindFor(service.authMode))
+    : undefined;
   const application = await getApplication(tx, id);
   await record({
     type: 'application.created',
@@ -175,7 +199,35 @@ export async function insertApplication(
     entityId: id,
     payload: { application, applicationId: id, accountId: input.accountId, serviceId: service.id },
   });
-  return { ...application, secret };
+  return secret === undefined ? application : { ...application, secret };
+}
+
+/**
+ * Production access is the end of go-live (src/golive): a production application is created here only when the
+ * provider explicitly skips certification and says why; the decision is an audit entry of its own
+ * (`application.certification_skipped`).
+ */
+function checkSkipCertification(input: ApplicationCreate): string | null {
+  const production = input.environment === 'production';
+  if (!production) {
+    if (input.skipCertification !== undefined || input.skipCertificationReason !== undefined)
+      throw invalid([
+        { field: 'skipCertification', message: 'only a production application can skip certification' },
+      ]);
+    return null;
+  }
+  if (input.skipCertification !== true)
+    throw new TrellisError(
+      'certification_required',
+      'A production application comes from go-live (certification, then approval). To create one directly, ' +
+        'send skipCertification: true and skipCertificationReason; the decision is written to the audit log.',
+    );
+  const reason = input.skipCertificationReason?.trim();
+  if (!reason)
+    throw invalid([
+      { field: 'skipCertificationReason', message: 'say why certification is skipped (it is audited)' },
+    ]);
+  return reason;
 }
 
 export function createApplication(
@@ -183,7 +235,20 @@ export function createApplication(
   actor: Actor,
   input: ApplicationCreate,
 ): Promise<CreatedApplication> {
-  return runChange(deps, actor, (tx, record) => insertApplication(tx, deps.clock, record, input));
+  const skipReason = checkSkipCertification(input);
+  return runChange(deps, actor, async (tx, record) => {
+    const created = await insertApplication(tx, deps.clock, record, input);
+    if (skipReason !== null) {
+      const { secret: _shownOnce, ...application } = created;
+      await record({
+        type: 'application.certification_skipped',
+        entityType: 'application',
+        entityId: created.id,
+        payload: appPayload(application, { reason: skipReason }),
+      });
+    }
+    return created;
+  });
 }
 
 function appPayload(application: Application, extra: Record<string, unknown> = {}) {
@@ -323,6 +388,33 @@ export async function requestApplicationPlan(
   });
 }
 
+/** The provider declines a developer's plan request: the application stays on its plan (issue 13). */
+export async function declineApplicationPlan(
+  deps: ChangeDeps,
+  actor: Actor,
+  id: string,
+): Promise<Application> {
+  return runChange(deps, actor, async (tx, record) => {
+    const before = await getApplication(tx, id);
+    if (before.requestedPlanId === null) {
+      throw new TrellisError('invalid_state', 'This application asks for no other plan.');
+    }
+    await tx
+      .updateTable('applications')
+      .set({ requested_plan_id: null, updated_at: isoNow(deps.clock) })
+      .where('id', '=', id)
+      .execute();
+    const application = await getApplication(tx, id);
+    await record({
+      type: 'application.plan_change_declined',
+      entityType: 'application',
+      entityId: id,
+      payload: appPayload(application, { declinedPlanId: before.requestedPlanId }),
+    });
+    return application;
+  });
+}
+
 export async function deleteApplication(deps: ChangeDeps, actor: Actor, id: string): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const application = await getApplication(tx, id);
@@ -338,25 +430,34 @@ export async function deleteApplication(deps: ChangeDeps, actor: Actor, id: stri
 
 /** Adds a key (the kind the service's auth mode uses); refuses past five active ones. The value is shown once. */
 export async function addApplicationKey(deps: ChangeDeps, actor: Actor, id: string): Promise<NewSecret> {
-  return runChange(deps, actor, async (tx, record) => {
-    const application = await getApplication(tx, id);
-    const service = await getService(tx, application.serviceId);
-    const kind = credentialKindFor(service.authMode);
-    if ((await countActiveCredentials(tx, id, kind)) >= maxActiveKeys) {
-      throw new TrellisError(
-        'limit_reached',
-        `An application may have at most ${maxActiveKeys} active keys; revoke one first.`,
-      );
-    }
-    const secret = await insertCredential(tx, deps.clock, id, kind);
-    await record({
-      type: 'credential.created',
-      entityType: 'credential',
-      entityId: secret.credentialId,
-      payload: appPayload(application, { credentialId: secret.credentialId, kind }),
-    });
-    return secret;
+  return runChange(deps, actor, (tx, record) => insertApplicationKey(tx, deps.clock, record, id));
+}
+
+/** `addApplicationKey` inside a caller's transaction (go-live hands the first production key out this way). */
+export async function insertApplicationKey(
+  tx: Tx,
+  clock: Clock,
+  record: Record_,
+  id: string,
+): Promise<NewSecret> {
+  const application = await getApplication(tx, id);
+  const service = await getService(tx, application.serviceId);
+  const kind = credentialKindFor(service.authMode);
+  if ((await countActiveCredentials(tx, id, kind)) >= maxActiveKeys) {
+    throw new TrellisError(
+      'limit_reached',
+      `An application may have at most ${maxActiveKeys} active keys; revoke one first.`,
+    );
+  }
+  const secret = await insertCredential(tx, clock, id, kind);
+  const credential = (await getApplication(tx, id)).credentials.find((c) => c.id === secret.credentialId);
+  await record({
+    type: 'credential.created',
+    entityType: 'credential',
+    entityId: secret.credentialId,
+    payload: appPayload(application, { credential, credentialId: secret.credentialId, kind }),
   });
+  return secret;
 }
 
 /** Revokes a key: the gateway refuses it from then on. */
@@ -385,7 +486,7 @@ export async function revokeApplicationKey(
       type: 'credential.revoked',
       entityType: 'credential',
       entityId: credentialId,
-      payload: appPayload(application, { credentialId, kind: cred.kind }),
+      payload: appPayload(application, { credential: toCredential(row), credentialId, kind: cred.kind }),
     });
     return toCredential(row);
   });

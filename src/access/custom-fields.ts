@@ -31,6 +31,8 @@ export async function createCustomField(
           name: input.name,
           label: input.label,
           required: flag(input.required ?? false),
+          choices: input.choices?.length ? JSON.stringify(input.choices) : '',
+          position: input.position ?? 1000,
           created_at: isoNow(deps.clock),
         })
         .execute();
@@ -56,6 +58,8 @@ export async function updateCustomField(
   id: string,
   input: CustomFieldUpdate,
 ): Promise<CustomField> {
+  // an empty PATCH changes nothing (an update with no column would be an SQL error)
+  if (Object.values(input).every((v) => v === undefined)) return getCustomField(deps.db, id);
   return runChange(deps, actor, async (tx, record) => {
     await getCustomField(tx, id);
     await tx
@@ -63,6 +67,10 @@ export async function updateCustomField(
       .set({
         ...(input.label !== undefined && { label: input.label }),
         ...(input.required !== undefined && { required: flag(input.required) }),
+        ...(input.choices !== undefined && {
+          choices: input.choices.length > 0 ? JSON.stringify(input.choices) : '',
+        }),
+        ...(input.position !== undefined && { position: input.position }),
       })
       .where('id', '=', id)
       .execute();
@@ -91,8 +99,8 @@ export async function deleteCustomField(deps: ChangeDeps, actor: Actor, id: stri
 }
 
 /**
- * Checks custom field values against the definitions of `target`: unknown names and missing required fields
- * are named. On an update (`existing` given) required fields already set need not be sent again.
+ * Checks custom field values against the definitions of `target`: unknown names, missing required fields and
+ * values that are not one of a select's choices are named. On an update (`existing` given) required fields already set need not be sent again.
  * `prefix` names the fields in errors (`customFields`, `user.customFields`).
  */
 export async function checkCustomFields(
@@ -111,8 +119,14 @@ export async function checkCustomFields(
     }
   }
   for (const d of defs) {
-    if (d.required && !(merged[d.name] ?? '').trim()) {
+    const value = (merged[d.name] ?? '').trim();
+    if (d.required && !value) {
       problems.push({ field: `${prefix}.${d.name}`, message: `${d.label} is required` });
+    } else if (value && d.choices.length > 0 && !d.choices.includes(value)) {
+      problems.push({
+        field: `${prefix}.${d.name}`,
+        message: `${d.label} must be one of: ${d.choices.join(', ')}`,
+      });
     }
   }
   if (problems.length > 0) throw invalid(problems);

@@ -110,6 +110,10 @@ export const Credential = T.Object({
   state: T.Union([T.Literal('active'), T.Literal('revoked')]),
   createdAt: T.String(),
   revokedAt: T.Union([T.String(), T.Null()]),
+  lastUsedAt: T.Union([T.String(), T.Null()], {
+    description:
+      'the latest call with this key, as the usage was last written (seconds behind); null: never used',
+  }),
 });
 export type Credential = Static<typeof Credential>;
 
@@ -158,6 +162,16 @@ export const ApplicationCreate = T.Object(
     environment: T.Optional(Environment),
     allowedIps: T.Optional(T.Array(IpOrCidr, { maxItems: 100 })),
     customFields: T.Optional(CustomFieldValues),
+    skipCertification: T.Optional(
+      T.Boolean({
+        description:
+          'production only: create a production application without go-live (certification and approval). ' +
+          'An audited decision of the provider: give skipCertificationReason.',
+      }),
+    ),
+    skipCertificationReason: T.Optional(
+      T.String({ minLength: 1, maxLength: 1000, description: 'why certification is skipped (audit log)' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -174,6 +188,28 @@ export const ApplicationUpdate = T.Object(
 );
 export type ApplicationUpdate = Static<typeof ApplicationUpdate>;
 
+/** Where forms put the built-in fields; custom fields go among them by their own position (default 1000: last). */
+export const builtInFieldPositions = {
+  account: { organization: 100 },
+  user: { name: 200, email: 300, password: 400 },
+  application: { name: 100, description: 200 },
+} as const;
+
+const fieldPositionHelp =
+  'forms list fields by position (default 1000). Built-in fields: signup organization 100, name 200, e-mail 300, ' +
+  'password 400; application name 100, description 200';
+
+export const InvitationAccept = T.Object(
+  {
+    token: T.String({ minLength: 1, maxLength: 100, description: 'the token of the invitation, as mailed' }),
+    name: Name,
+    password: Password,
+    customFields: T.Optional(CustomFieldValues),
+  },
+  { additionalProperties: false },
+);
+export type InvitationAccept = Static<typeof InvitationAccept>;
+
 export const CustomFieldTarget = T.Union([T.Literal('account'), T.Literal('user'), T.Literal('application')]);
 export const CustomField = T.Object({
   id: T.String(),
@@ -181,9 +217,18 @@ export const CustomField = T.Object({
   name: T.String(),
   label: T.String(),
   required: T.Boolean(),
+  choices: T.Array(T.String(), { description: 'the allowed values (a select); empty: free text' }),
+  position: T.Integer({ description: fieldPositionHelp }),
   createdAt: T.String(),
 });
 export type CustomField = Static<typeof CustomField>;
+
+const Choices = T.Array(T.String({ minLength: 1, maxLength: 200 }), {
+  maxItems: 100,
+  uniqueItems: true,
+  description: 'the allowed values, in the order shown (a select); empty: free text',
+});
+const Position = T.Integer({ minimum: 0, maximum: 100_000, description: fieldPositionHelp });
 
 export const CustomFieldCreate = T.Object(
   {
@@ -191,13 +236,20 @@ export const CustomFieldCreate = T.Object(
     name: T.String({ pattern: '^[a-z][a-z0-9_]{0,99}$' }),
     label: Name,
     required: T.Optional(T.Boolean()),
+    choices: T.Optional(Choices),
+    position: T.Optional(Position),
   },
   { additionalProperties: false },
 );
 export type CustomFieldCreate = Static<typeof CustomFieldCreate>;
 
 export const CustomFieldUpdate = T.Object(
-  { label: T.Optional(Name), required: T.Optional(T.Boolean()) },
+  {
+    label: T.Optional(Name),
+    required: T.Optional(T.Boolean()),
+    choices: T.Optional(Choices),
+    position: T.Optional(Position),
+  },
   { additionalProperties: false },
 );
 export type CustomFieldUpdate = Static<typeof CustomFieldUpdate>;
@@ -260,6 +312,12 @@ export const PortalSettings = T.Object(
     signupMode: T.Union([T.Literal('open'), T.Literal('approval'), T.Literal('closed')], {
       description:
         'open: accounts are approved at once; approval: the provider approves them; closed: no signup',
+    }),
+    senderAddress: T.Union([Email, T.Literal('')], {
+      description: 'the From address of every mail the portal sends (empty: portal@<portal host>)',
+    }),
+    contactEmail: T.Union([Email, T.Literal('')], {
+      description: 'the API contact address shown in the portal and offered to mail templates',
     }),
   },
   { additionalProperties: false },

@@ -13,6 +13,8 @@ export const defaultPortalSettings: PortalSettings = {
   customCss: '',
   footerLinks: [],
   signupMode: 'open',
+  senderAddress: '',
+  contactEmail: '',
 };
 
 export async function getPortalSettings(db: Executor): Promise<PortalSettings> {

@@ -4,6 +4,7 @@
  */
 import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
 import { insertAccount, insertUser } from './accounts.js';
+import { TrellisError } from '../kernel/index.js';
 import { insertApplication } from './applications.js';
 import type { SignupExpress, SignupExpressResult } from './schemas.js';
 
@@ -12,6 +13,13 @@ export function signupExpress(
   actor: Actor,
   input: SignupExpress,
 ): Promise<SignupExpressResult> {
+  // production access comes with go-live (src/golive); only POST /applications may skip it, audited
+  if (input.application.environment === 'production')
+    throw new TrellisError(
+      'certification_required',
+      'A new customer starts in the sandbox; production comes with go-live (or POST /applications with ' +
+        'skipCertification and a reason).',
+    );
   return runChange(deps, actor, async (tx, record) => {
     const account = await insertAccount(
       tx,

@@ -31,6 +31,10 @@ export function toService(r: Selectable<ServiceTable>): Service {
     limiterMode: r.limiter_mode as Service['limiterMode'],
     limiterFailureMode: r.limiter_failure_mode as Service['limiterFailureMode'],
     maxBodyBytes: Number(r.max_body_bytes),
+    forwardBearerToken: Number(r.forward_bearer_token) === 1,
+    endUserKeySource: r.end_user_key_source === 'claim' ? 'claim' : 'header',
+    endUserKeyName: r.end_user_key_name,
+    portalState: r.portal_state === 'draft' ? 'draft' : 'published',
     hasOpenapi: r.openapi !== null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -46,7 +50,7 @@ export function toMetric(r: Selectable<MetricTable>): Metric {
     unit: r.unit,
     description: r.description,
     parentId: r.parent_id,
-    kind: r.parent_id === null ? 'metric' : 'method',
+    kind: r.kind === 'method' ? 'method' : 'metric',
     createdAt: r.created_at,
   };
 }
@@ -204,6 +208,17 @@ export async function listPlans(
   return hydratePlans(db, await q.execute());
 }
 
-export async function findPlanLimitRow(db: Executor, id: string) {
-  return db.selectFrom('plan_limits').selectAll().where('id', '=', id).executeTakeFirst();
+/** The limit of a plan for one metric, period and scope (at most one: a unique key). */
+export async function findPlanLimitByKey(
+  db: Executor,
+  key: { planId: string; metricId: string; period: string; scope: string },
+) {
+  return db
+    .selectFrom('plan_limits')
+    .selectAll()
+    .where('plan_id', '=', key.planId)
+    .where('metric_id', '=', key.metricId)
+    .where('period', '=', key.period)
+    .where('scope', '=', key.scope)
+    .executeTakeFirst();
 }

@@ -3,14 +3,15 @@
  * change in one transaction with its audit entry and domain event.
  */
 import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
-import { TrellisError, invalid, isoNow, newId, notFound } from '../kernel/index.js';
+import { compileRule } from '../gateway/mapping-rules.js';
+import { TrellisError, generateSecret, invalid, isoNow, newId, notFound } from '../kernel/index.js';
 import { type Executor, type PageRequest, flag, isUniqueViolation } from '../store/index.js';
 import {
   findHitsMetric,
   findMappingRuleRow,
   findMetricRow,
   findPlan,
-  findPlanLimitRow,
+  findPlanLimitByKey,
   findServiceRow,
   listMappingRuleRows,
   listMetricRows,
@@ -23,6 +24,9 @@ import {
   toService,
 } from './catalog.store.js';
 import type {
+  EndUserLimit,
+  EndUserLimitSet,
+  LimitWarning,
   MappingRule,
   MappingRuleCreate,
   MappingRuleUpdate,
@@ -34,13 +38,20 @@ import type {
   PlanLimit,
   PlanLimitCreate,
   PlanUpdate,
+  PlanWithWarnings,
   Service,
   ServiceCreate,
   ServiceUpdate,
 } from './schemas.js';
+import { SECRET_TOKEN_PATTERN, type ServiceView } from './schemas.js';
 
 /** 10 MiB: large enough for uploads, small enough that one request cannot exhaust the gateway. */
 export const defaultMaxBodyBytes = 10 * 1024 * 1024;
+
+/** True when an update names no field: an empty PATCH changes nothing (and records nothing). */
+export function isEmptyUpdate(input: object): boolean {
+  return Object.values(input).every((v) => v === undefined);
+}
 
 async function conflictOnDuplicate<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -52,6 +63,27 @@ async function conflictOnDuplicate<T>(what: string, fn: () => Promise<T>): Promi
 }
 
 // services
+
+const secretTokenPattern = new RegExp(SECRET_TOKEN_PATTERN);
+
+/** The schema's rule again, for callers that are not the management API (console, apply, code). */
+function checkedSecretToken(token: string | null): string | null {
+  if (token !== null && !secretTokenPattern.test(token)) {
+    throw invalid([{ field: 'secretToken', message: 'must be 8…256 visible ASCII characters' }]);
+  }
+  return token;
+}
+
+/** A new service's secret token: the one given, none when null is given, else a generated one (as 3scale does). */
+function secretTokenOf(token: string | null | undefined): string | null {
+  return token === undefined ? generateSecret('serviceSecretToken') : checkedSecretToken(token);
+}
+
+/** What a read-only admin token may see of a service: everything but its secret token. */
+export function withoutSecretToken(service: Service): ServiceView {
+  const { secretToken: _hidden, ...visible } = service;
+  return visible;
+}
 
 export async function getService(db: Executor, id: string): Promise<Service> {
   const row = await findServiceRow(db, id);
@@ -76,18 +108,23 @@ export async function createService(deps: ChangeDeps, actor: Actor, input: Servi
           system_name: input.systemName,
           description: input.description ?? '',
           upstream_production: input.upstreamProduction,
-          upstream_sandbox: input.upstreamSandbox ?? input.upstreamProduction,
+          // no sandbox unless the provider names one: a sandbox key must never reach the production upstream
+          upstream_sandbox: input.upstreamSandbox ?? '',
           auth_mode: input.authMode ?? 'user_key',
           credentials_location: input.credentialsLocation ?? 'header',
           user_key_name: input.userKeyName ?? 'X-API-Key',
           app_id_name: input.appIdName ?? 'X-App-Id',
           app_key_name: input.appKeyName ?? 'X-App-Key',
-          secret_token: input.secretToken ?? null,
+          secret_token: secretTokenOf(input.secretToken),
           gateway_host: input.gatewayHost ?? '',
           gateway_path_prefix: input.gatewayPathPrefix ?? `/${input.systemName}`,
           limiter_mode: input.limiterMode ?? 'strict',
           limiter_failure_mode: input.limiterFailureMode ?? 'open',
           max_body_bytes: input.maxBodyBytes ?? defaultMaxBodyBytes,
+          forward_bearer_token: input.forwardBearerToken ? 1 : 0,
+          end_user_key_source: input.endUserKeySource ?? 'header',
+          end_user_key_name: input.endUserKeyName ?? '',
+          portal_state: input.portalState ?? 'published',
           openapi: null,
           created_at: now,
           updated_at: now,
@@ -108,7 +145,13 @@ export async function createService(deps: ChangeDeps, actor: Actor, input: Servi
         })
         .execute();
       const service = toService((await findServiceRow(tx, id))!);
-      await record({ type: 'service.created', entityType: 'service', entityId: id, payload: { service } });
+      // the audit log is readable by read-only tokens and the outbox will feed webhooks: no secret in either
+      await record({
+        type: 'service.created',
+        entityType: 'service',
+        entityId: id,
+        payload: { service: withoutSecretToken(service) },
+      });
       return service;
     }),
   );
@@ -120,6 +163,7 @@ export async function updateService(
   id: string,
   input: ServiceUpdate,
 ): Promise<Service> {
+  if (isEmptyUpdate(input)) return getService(deps.db, id);
   return runChange(deps, actor, async (tx, record) => {
     await getService(tx, id);
     await tx
@@ -134,18 +178,30 @@ export async function updateService(
         ...(input.userKeyName !== undefined && { user_key_name: input.userKeyName }),
         ...(input.appIdName !== undefined && { app_id_name: input.appIdName }),
         ...(input.appKeyName !== undefined && { app_key_name: input.appKeyName }),
-        ...(input.secretToken !== undefined && { secret_token: input.secretToken }),
+        ...(input.secretToken !== undefined && { secret_token: checkedSecretToken(input.secretToken) }),
         ...(input.gatewayHost !== undefined && { gateway_host: input.gatewayHost }),
         ...(input.gatewayPathPrefix !== undefined && { gateway_path_prefix: input.gatewayPathPrefix }),
         ...(input.limiterMode !== undefined && { limiter_mode: input.limiterMode }),
         ...(input.limiterFailureMode !== undefined && { limiter_failure_mode: input.limiterFailureMode }),
         ...(input.maxBodyBytes !== undefined && { max_body_bytes: input.maxBodyBytes }),
+        ...(input.forwardBearerToken !== undefined && {
+          forward_bearer_token: input.forwardBearerToken ? 1 : 0,
+        }),
+        ...(input.endUserKeySource !== undefined && { end_user_key_source: input.endUserKeySource }),
+        ...(input.endUserKeyName !== undefined && { end_user_key_name: input.endUserKeyName }),
+        ...(input.portalState !== undefined && { portal_state: input.portalState }),
         updated_at: isoNow(deps.clock),
       })
       .where('id', '=', id)
       .execute();
     const service = await getService(tx, id);
-    await record({ type: 'service.updated', entityType: 'service', entityId: id, payload: { service } });
+    // the audit log is readable by read-only tokens and the outbox will feed webhooks: no secret in either
+    await record({
+      type: 'service.updated',
+      entityType: 'service',
+      entityId: id,
+      payload: { service: withoutSecretToken(service) },
+    });
     return service;
   });
 }
@@ -212,7 +268,10 @@ export async function getMetric(db: Executor, serviceId: string, id: string): Pr
   return toMetric(row);
 }
 
-/** Creates a metric (`kind: 'metric'`) or a method, a child of `hits` (`kind: 'method'`). */
+/**
+ * Creates a metric (`kind: 'metric'`: standalone, or a child of hits with `parent: 'hits'`) or a method, always a
+ * child of `hits` (`kind: 'method'`). A call counted on a child counts on hits too.
+ */
 export async function createMetric(
   deps: ChangeDeps,
   actor: Actor,
@@ -224,7 +283,8 @@ export async function createMetric(
     runChange(deps, actor, async (tx, record) => {
       await getService(tx, serviceId);
       const id = newId('metric');
-      const parentId = kind === 'method' ? (await findHitsMetric(tx, serviceId)).id : null;
+      const childOfHits = kind === 'method' || input.parent === 'hits';
+      const parentId = childOfHits ? (await findHitsMetric(tx, serviceId)).id : null;
       await tx
         .insertInto('metrics')
         .values({
@@ -235,6 +295,7 @@ export async function createMetric(
           unit: input.unit ?? 'hit',
           description: input.description ?? '',
           parent_id: parentId,
+          kind,
           created_at: isoNow(deps.clock),
         })
         .execute();
@@ -257,6 +318,7 @@ export async function updateMetric(
   id: string,
   input: MetricUpdate,
 ): Promise<Metric> {
+  if (isEmptyUpdate(input)) return getMetric(deps.db, serviceId, id);
   return runChange(deps, actor, async (tx, record) => {
     await getMetric(tx, serviceId, id);
     await tx
@@ -361,6 +423,7 @@ export async function updateMappingRule(
   id: string,
   input: MappingRuleUpdate,
 ): Promise<MappingRule> {
+  if (isEmptyUpdate(input)) return getMappingRule(deps.db, serviceId, id);
   return runChange(deps, actor, async (tx, record) => {
     await getMappingRule(tx, serviceId, id);
     if (input.metricId !== undefined) await checkRuleMetric(tx, serviceId, input.metricId);
@@ -468,6 +531,7 @@ export async function updatePlan(
   id: string,
   input: PlanUpdate,
 ): Promise<Plan> {
+  if (isEmptyUpdate(input)) return getPlan(deps.db, id);
   return runChange(deps, actor, async (tx, record) => {
     await getPlan(tx, id);
     await tx
@@ -549,27 +613,25 @@ export async function setPlanLimit(
     const plan = await getPlan(tx, planId);
     await checkPlanMetric(tx, plan, input.metricId);
     const scope = input.scope ?? 'application';
-    const existing = plan.limits.find(
-      (l) => l.metricId === input.metricId && l.period === input.period && l.scope === scope,
+    // one statement, so two identical requests at once both end with the one limit (no unique conflict)
+    await tx
+      .insertInto('plan_limits')
+      .values({
+        id: newId('planLimit'),
+        plan_id: planId,
+        metric_id: input.metricId,
+        period: input.period,
+        value: input.value,
+        scope,
+        created_at: isoNow(deps.clock),
+      })
+      .onConflict((oc) =>
+        oc.columns(['plan_id', 'metric_id', 'period', 'scope']).doUpdateSet({ value: input.value }),
+      )
+      .execute();
+    const limit = toPlanLimit(
+      (await findPlanLimitByKey(tx, { planId, metricId: input.metricId, period: input.period, scope }))!,
     );
-    const id = existing?.id ?? newId('planLimit');
-    if (existing) {
-      await tx.updateTable('plan_limits').set({ value: input.value }).where('id', '=', id).execute();
-    } else {
-      await tx
-        .insertInto('plan_limits')
-        .values({
-          id,
-          plan_id: planId,
-          metric_id: input.metricId,
-          period: input.period,
-          value: input.value,
-          scope,
-          created_at: isoNow(deps.clock),
-        })
-        .execute();
-    }
-    const limit = toPlanLimit((await findPlanLimitRow(tx, id))!);
     await record({
       type: 'plan.limit_set',
       entityType: 'plan',
@@ -599,6 +661,191 @@ export async function deletePlanLimit(
   });
 }
 
+/**
+ * The limits of a plan that do not do what they say: a limit on a metric no mapping rule counts (directly, or
+ * through a method or metric counted on it) can never be reached; a limit on hits does not apply to calls that only
+ * standalone metrics count (unless a catch-all rule counts every call on hits).
+ */
+export async function limitWarnings(db: Executor, plan: Plan): Promise<LimitWarning[]> {
+  if (plan.limits.length === 0) return [];
+  const metrics = new Map((await listMetricRows(db, plan.serviceId)).map((m) => [m.id, m]));
+  const rules = await listMappingRuleRows(db, plan.serviceId);
+  const counted = new Set<string>();
+  for (const r of rules) {
+    counted.add(r.metricId);
+    const parentId = metrics.get(r.metricId)?.parentId;
+    if (parentId) counted.add(parentId);
+  }
+  const hits = [...metrics.values()].find((m) => m.systemName === 'hits');
+  const everyCallOnHits = rules.some(
+    (r) =>
+      r.httpMethod === 'ANY' &&
+      (r.pattern === '/' || r.pattern === '/*') &&
+      (r.metricId === hits?.id || metrics.get(r.metricId)?.parentId === hits?.id),
+  );
+  const standalone = [
+    ...new Set(
+      rules
+        .map((r) => metrics.get(r.metricId))
+        .filter((m): m is Metric => m !== undefined && m.parentId === null && m.id !== hits?.id)
+        .map((m) => m.systemName),
+    ),
+  ];
+  // A call matched both by a rule on hits and by a rule on one of its children counts twice on hits (3scale's
+  // semantics: the child's count goes to its parent too), so a limit on hits is reached at half the calls.
+  const onHits = rules.filter((r) => r.metricId === hits?.id).map((r) => ({ r, c: compileRule(r) }));
+  const twice = rules
+    .filter((r) => hits !== undefined && metrics.get(r.metricId)?.parentId === hits.id)
+    .flatMap((child) => {
+      const sample = child.pattern
+        .split('?')[0]!
+        .replace(/\$$/, '')
+        .replace(/\{[^}]*\}/g, 'p');
+      const both = onHits.find(
+        ({ c }) =>
+          (c.method === 'ANY' || child.httpMethod === 'ANY' || c.method === child.httpMethod) &&
+          c.query.length === 0 &&
+          c.path.test(sample),
+      );
+      return both
+        ? [`${child.httpMethod} ${child.pattern} (also ${both.r.httpMethod} ${both.r.pattern})`]
+        : [];
+    });
+  const warnings: LimitWarning[] = [];
+  for (const limit of plan.limits) {
+    const metric = metrics.get(limit.metricId);
+    const name = metric?.systemName ?? limit.metricId;
+    const what = `The limit of ${limit.value} ${name} per ${limit.period}${limit.scope === 'end_user' ? ' per end user' : ''}`;
+    if (!counted.has(limit.metricId)) {
+      warnings.push({
+        limitId: limit.id,
+        metricId: limit.metricId,
+        message: `${what} can never be reached: no mapping rule counts ${name}${metric?.id === hits?.id ? ' or a method or metric counted on it' : ''}.`,
+      });
+    } else if (limit.metricId === hits?.id && !everyCallOnHits && standalone.length > 0) {
+      warnings.push({
+        limitId: limit.id,
+        metricId: limit.metricId,
+        message: `${what} does not apply to calls counted only on the standalone metrics ${standalone.join(', ')}: create them with parent hits, or count every call on hits.`,
+      });
+    }
+    if (limit.metricId === hits?.id && twice.length > 0) {
+      warnings.push({
+        limitId: limit.id,
+        metricId: limit.metricId,
+        message: `${what} counts some calls twice: they match a rule on hits and a rule on a method or metric counted on hits: ${twice.slice(0, 5).join('; ')}.`,
+      });
+    }
+  }
+  return warnings;
+}
+
+/** A plan with the warnings of its limits (`limitWarnings`). */
+export async function getPlanWithWarnings(db: Executor, id: string): Promise<PlanWithWarnings> {
+  const plan = await getPlan(db, id);
+  return { ...plan, warnings: await limitWarnings(db, plan) };
+}
+
+// end-user limits of a whole service
+
+function toEndUserLimit(r: {
+  id: string;
+  service_id: string;
+  metric_id: string;
+  period: string;
+  value: number | string;
+}): EndUserLimit {
+  return {
+    id: r.id,
+    serviceId: r.service_id,
+    metricId: r.metric_id,
+    period: r.period,
+    value: Number(r.value),
+  };
+}
+
+/** The end-user limits of a service: every end user of every application, whatever its plan. */
+export async function listEndUserLimits(db: Executor, serviceId: string): Promise<EndUserLimit[]> {
+  await getService(db, serviceId);
+  const rows = await db
+    .selectFrom('service_end_user_limits')
+    .selectAll()
+    .where('service_id', '=', serviceId)
+    .orderBy('id')
+    .execute();
+  return rows.map(toEndUserLimit);
+}
+
+/**
+ * Sets an end-user limit of a whole service (3scale's end-user plan): it applies to each end user of every
+ * application of the service, whatever the application's plan, unless that plan has its own end-user limit on the
+ * same metric and period.
+ */
+export async function setEndUserLimit(
+  deps: ChangeDeps,
+  actor: Actor,
+  serviceId: string,
+  input: EndUserLimitSet,
+): Promise<EndUserLimit> {
+  return runChange(deps, actor, async (tx, record) => {
+    await getService(tx, serviceId);
+    await checkRuleMetric(tx, serviceId, input.metricId);
+    await tx
+      .insertInto('service_end_user_limits')
+      .values({
+        id: newId('planLimit'),
+        service_id: serviceId,
+        metric_id: input.metricId,
+        period: input.period,
+        value: input.value,
+        created_at: isoNow(deps.clock),
+      })
+      .onConflict((oc) =>
+        oc.columns(['service_id', 'metric_id', 'period']).doUpdateSet({ value: input.value }),
+      )
+      .execute();
+    const row = await tx
+      .selectFrom('service_end_user_limits')
+      .selectAll()
+      .where('service_id', '=', serviceId)
+      .where('metric_id', '=', input.metricId)
+      .where('period', '=', input.period)
+      .executeTakeFirstOrThrow();
+    const limit = toEndUserLimit(row);
+    await record({
+      type: 'service.end_user_limit_set',
+      entityType: 'service',
+      entityId: serviceId,
+      payload: { limit, serviceId },
+    });
+    return limit;
+  });
+}
+
+export async function deleteEndUserLimit(
+  deps: ChangeDeps,
+  actor: Actor,
+  serviceId: string,
+  limitId: string,
+): Promise<void> {
+  await runChange(deps, actor, async (tx, record) => {
+    const row = await tx
+      .selectFrom('service_end_user_limits')
+      .select('id')
+      .where('id', '=', limitId)
+      .where('service_id', '=', serviceId)
+      .executeTakeFirst();
+    if (!row) throw notFound('end-user limit', limitId);
+    await tx.deleteFrom('service_end_user_limits').where('id', '=', limitId).execute();
+    await record({
+      type: 'service.end_user_limit_deleted',
+      entityType: 'service',
+      entityId: serviceId,
+      payload: { limitId, serviceId },
+    });
+  });
+}
+
 /** Enables or disables a method (or metric) in a plan: calls to a disabled one are refused by the gateway. */
 export async function setMetricEnabled(
   deps: ChangeDeps,
@@ -616,7 +863,11 @@ export async function setMetricEnabled(
       .where('metric_id', '=', metricId)
       .execute();
     if (!enabled)
-      await tx.insertInto('plan_disabled_metrics').values({ plan_id: planId, metric_id: metricId }).execute();
+      await tx
+        .insertInto('plan_disabled_metrics')
+        .values({ plan_id: planId, metric_id: metricId })
+        .onConflict((oc) => oc.columns(['plan_id', 'metric_id']).doNothing())
+        .execute();
     const updated = await getPlan(tx, planId);
     await record({
       type: enabled ? 'plan.metric_enabled' : 'plan.metric_disabled',

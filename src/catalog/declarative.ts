@@ -5,13 +5,20 @@
  * Identity is by system name (services, metrics, methods, plans); a mapping rule is its verb and pattern; a limit
  * its metric, period and scope. Mapping rules, limits and disabled methods of a declared service or plan are
  * synced exactly. Services, metrics, methods and plans missing from the document are kept unless `prune` is set.
+ * A service's `certification:` is its certification plan (issue 11), written whole when it differs; left out, the
+ * plan is left as it is. A service's `eventTypes:` are the event types it publishes to partners' webhooks
+ * (issue 9, src/webhooks/consumer-declarative.ts), kept the same way.
  * Applying the same document twice changes nothing.
  */
 import { type Static, Type as T } from '@sinclair/typebox';
 import type { Actor, ChangeDeps } from '../events/index.js';
+import { CertificationPlanInput } from '../golive/certification-schemas.js';
+import { findCertificationPlan, normalizePlan, putCertificationPlan } from '../golive/certification.js';
 import type { Executor } from '../store/index.js';
 import * as catalog from './catalog.js';
 import * as s from './schemas.js';
+import { exportEventTypes, planEventTypes } from '../webhooks/consumer-declarative.js';
+import { EventTypeDecl } from '../webhooks/consumer-schemas.js';
 
 const MetricDecl = T.Object(
   {
@@ -19,6 +26,12 @@ const MetricDecl = T.Object(
     friendlyName: T.String({ minLength: 1, maxLength: 200 }),
     unit: T.Optional(T.String({ minLength: 1, maxLength: 50 })),
     description: T.Optional(T.String({ maxLength: 10_000 })),
+    parent: T.Optional(
+      T.Union([T.Literal('hits'), T.Null()], {
+        description:
+          'metrics: `hits` to count on hits too (methods always do); set when the metric is created',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -44,6 +57,12 @@ const LimitDecl = T.Object(
   { additionalProperties: false },
 );
 
+/** An end-user limit of the whole service (every plan's end users, unless the plan sets its own). */
+const EndUserLimitDecl = T.Object(
+  { metric: T.String(), period: s.Period, value: T.Integer({ minimum: 0 }) },
+  { additionalProperties: false },
+);
+
 const PlanDecl = T.Object(
   {
     ...T.Omit(s.PlanCreate, []).properties,
@@ -59,8 +78,11 @@ const ServiceDecl = T.Object(
     ...s.ServiceCreate.properties,
     metrics: T.Optional(T.Array(MetricDecl)),
     methods: T.Optional(T.Array(MetricDecl)),
+    endUserLimits: T.Optional(T.Array(EndUserLimitDecl)),
     mappingRules: T.Optional(T.Array(RuleDecl)),
     plans: T.Optional(T.Array(PlanDecl)),
+    certification: T.Optional(CertificationPlanInput),
+    eventTypes: T.Optional(T.Array(EventTypeDecl)),
   },
   { additionalProperties: false },
 );
@@ -98,6 +120,9 @@ const serviceFields = [
   'limiterMode',
   'limiterFailureMode',
   'maxBodyBytes',
+  'forwardBearerToken',
+  'endUserKeySource',
+  'endUserKeyName',
 ] as const;
 
 function changed<T extends object>(
@@ -125,7 +150,16 @@ export async function planApply(
   const existing = (await catalog.listServices(db, { limit: 10_000 })).data;
   for (const decl of doc.services) {
     const current = existing.find((x) => x.systemName === decl.systemName);
-    const { metrics: _m, methods: _me, mappingRules: _r, plans: _p, ...settings } = decl;
+    const {
+      metrics: _m,
+      methods: _me,
+      mappingRules: _r,
+      plans: _p,
+      endUserLimits: _eu,
+      certification: _c,
+      eventTypes: _et,
+      ...settings
+    } = decl;
     if (!current) {
       steps.push({
         op: 'create',
@@ -153,6 +187,23 @@ export async function planApply(
       }
     }
     steps.push(...(await planServiceChildren(db, decl, current?.id, options)));
+    // consumer webhooks: the event types the service publishes to partners (issue 9)
+    const service = { systemName: decl.systemName, id: current?.id };
+    steps.push(...(await planEventTypes(db, service, decl.eventTypes, !!options.prune, serviceIdOf)));
+    if (decl.certification !== undefined) {
+      const wanted = normalizePlan(decl.certification);
+      const have = current ? await findCertificationPlan(db, current.id) : null;
+      if (JSON.stringify(have?.plan) !== JSON.stringify(wanted)) {
+        const input = decl.certification;
+        steps.push({
+          op: have ? 'update' : 'create',
+          what: `certification plan ${decl.systemName}`,
+          run: async (deps, actor) => {
+            await putCertificationPlan(deps, actor, await serviceIdOf(deps.db, decl.systemName), input);
+          },
+        });
+      }
+    }
   }
   if (options.prune) {
     for (const svc of existing) {
@@ -297,6 +348,41 @@ async function planServiceChildren(
           op: 'delete',
           what: `mapping rule ${svcName}: ${current.httpMethod} ${current.pattern}`,
           run: (deps, actor) => catalog.deleteMappingRule(deps, actor, current.serviceId, current.id),
+        });
+      }
+    }
+  }
+
+  // End-user limits of the service are synced exactly, like a plan's limits.
+  if (decl.endUserLimits !== undefined) {
+    const have = serviceId ? await catalog.listEndUserLimits(db, serviceId) : [];
+    const key = (metric: string, period: string) => `${metric}/${period}`;
+    for (const l of decl.endUserLimits) {
+      const match = have.find((h) => key(names.get(h.metricId) ?? '', h.period) === key(l.metric, l.period));
+      if (match && match.value === l.value) continue;
+      steps.push({
+        op: match ? 'update' : 'create',
+        what: `end-user limit ${svcName}: ${l.metric} per ${l.period} = ${l.value}`,
+        run: async (deps, actor) => {
+          const id = await serviceIdOf(deps.db, svcName);
+          await catalog.setEndUserLimit(deps, actor, id, {
+            metricId: await metricIdOf(deps.db, id, l.metric),
+            period: l.period,
+            value: l.value,
+          });
+        },
+      });
+    }
+    for (const h of have) {
+      if (
+        !decl.endUserLimits.some(
+          (l) => key(l.metric, l.period) === key(names.get(h.metricId) ?? '', h.period),
+        )
+      ) {
+        steps.push({
+          op: 'delete',
+          what: `end-user limit ${svcName}: ${names.get(h.metricId)} per ${h.period}`,
+          run: (deps, actor) => catalog.deleteEndUserLimit(deps, actor, h.serviceId, h.id),
         });
       }
     }
@@ -485,11 +571,14 @@ export async function exportCatalog(db: Executor): Promise<DeclarativeConfig> {
     const names = new Map(metrics.map((m) => [m.id, m.systemName]));
     const rules = await catalog.listMappingRules(db, svc.id);
     const plans = await catalog.listPlans(db, { serviceId: svc.id });
+    const certification = await findCertificationPlan(db, svc.id);
+    const eventTypes = await exportEventTypes(db, svc.id);
     const metricDecl = (m: s.Metric) => ({
       systemName: m.systemName,
       friendlyName: m.friendlyName,
       unit: m.unit,
       ...(m.description && { description: m.description }),
+      ...(m.kind === 'metric' && m.parentId !== null && { parent: 'hits' as const }),
     });
     out.push({
       name: svc.name,
@@ -508,6 +597,14 @@ export async function exportCatalog(db: Executor): Promise<DeclarativeConfig> {
       limiterMode: svc.limiterMode,
       limiterFailureMode: svc.limiterFailureMode,
       maxBodyBytes: svc.maxBodyBytes,
+      forwardBearerToken: svc.forwardBearerToken,
+      endUserKeySource: svc.endUserKeySource,
+      endUserKeyName: svc.endUserKeyName,
+      endUserLimits: (await catalog.listEndUserLimits(db, svc.id)).map((l) => ({
+        metric: names.get(l.metricId) ?? l.metricId,
+        period: l.period as s.Period,
+        value: l.value,
+      })),
       metrics: metrics.filter((m) => m.kind === 'metric' && m.systemName !== 'hits').map(metricDecl),
       methods: metrics.filter((m) => m.kind === 'method').map(metricDecl),
       mappingRules: rules.map((r) => ({
@@ -535,6 +632,8 @@ export async function exportCatalog(db: Executor): Promise<DeclarativeConfig> {
         })),
         disabledMethods: p.disabledMetricIds.map((id) => names.get(id) ?? id),
       })),
+      ...(certification && { certification: certification.plan }),
+      ...(eventTypes && { eventTypes }),
     });
   }
   return { services: out };

@@ -1,4 +1,12 @@
 export * from './schemas.js';
 export * from './catalog.js';
-export { importOpenapi, operationsOf, type ImportResult } from './openapi-import.js';
+export {
+  importOpenapi,
+  operationsOf,
+  publishOpenapi,
+  versionOf,
+  type ImportResult,
+  type PublishResult,
+  type SkippedOperation,
+} from './openapi-import.js';
 export { type ApplyStep, DeclarativeConfig, exportCatalog, planApply, runApply } from './declarative.js';

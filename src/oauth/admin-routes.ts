@@ -87,7 +87,10 @@ export function oauthAdminRoutes(app: ControlApp, deps: ControlDeps): void {
       body: ServiceOAuthSettingsUpdate,
       response: { 200: ServiceOAuthSettings, ...errorResponses },
     },
-    handler: (req) => updateServiceOAuthSettings(cd, actorOf(req), req.params.id, req.body),
+    handler: (req) =>
+      updateServiceOAuthSettings(cd, actorOf(req), req.params.id, req.body, {
+        allowHosts: deps.config.outboundAllowHosts,
+      }),
   });
 
   app.post('/services/:id/oauth/login-secret', {

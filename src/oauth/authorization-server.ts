@@ -123,6 +123,14 @@ async function recordRevocation(
   });
 }
 
+/** The lifetime of an access token: its resource server's, i.e. the service's `accessTokenTtl`. */
+function accessTokenTtlOf(
+  _ctx: unknown,
+  token: { resourceServer?: { accessTokenTTL?: number } | undefined },
+): number {
+  return token.resourceServer?.accessTokenTTL ?? defaultAccessTokenTtl;
+}
+
 /** Builds a provider on the keys currently in the database. */
 export async function buildProvider(deps: AuthorizationServerDeps): Promise<BuiltProvider> {
   const clock = deps.clock ?? systemClock;
@@ -251,8 +259,10 @@ export async function buildProvider(deps: AuthorizationServerDeps): Promise<Buil
       Session: 24 * 3600,
       Grant: 365 * 24 * 3600,
       IdToken: 600,
-      AccessToken: defaultAccessTokenTtl,
-      ClientCredentials: defaultAccessTokenTtl,
+      // the service's accessTokenTtl travels as the resource server's (getResourceServerInfo above); a
+      // constant here would override it, so every token lived the default (issue 8, item 10)
+      AccessToken: accessTokenTtlOf,
+      ClientCredentials: accessTokenTtlOf,
       RefreshToken: (_ctx, _token, client) => {
         const ttl = client[clientProperties.refreshTokenTtl];
         return typeof ttl === 'number' ? ttl : defaultRefreshTokenTtl;

@@ -21,6 +21,7 @@ import {
 } from 'jose';
 import { type ChangeFeedEntry, latestChangeSeq, readChangesSince } from '../events/index.js';
 import type { Clock } from '../kernel/index.js';
+import { type OutboundClient, OutboundError, createOutboundClient } from '../outbound/index.js';
 import type { Executor } from '../store/index.js';
 import { listExternalClients, listExternalIssuerServices, listRevocations } from './oauth.store.js';
 import { type ScopedMetric, missingScope } from './scopes.js';
@@ -76,8 +77,13 @@ export interface OAuthTokenVerifierOptions {
   externalRefreshMs?: number;
   /** Leeway for `exp`/`nbf` between clocks, in seconds. Default 5. */
   clockToleranceSeconds?: number;
-  /** Fetches a JWKS document (tests pass one; the default uses fetch with a 3 s timeout). */
-  fetchJwks?: (url: string) => Promise<{ keys: JWK[] }>;
+  /**
+   * Hosts external JWKS may be fetched from although they are not public (`config.outboundAllowHosts`), for the
+   * guarded outbound client the verifier makes and closes. Default: none.
+   */
+  outboundAllowHosts?: readonly string[];
+  /** An outbound client of the caller's (tests inject a resolver); the caller closes it. */
+  outbound?: OutboundClient;
   logger?: VerifierLogger;
 }
 
@@ -92,20 +98,21 @@ interface ExternalIssuer {
   fetching: Promise<void> | null;
 }
 
+/** Reloads caused by tokens with unknown key ids come at most this often. */
+const KEY_RELOAD_MIN_MS = 1000;
+
 const reject = (rejected: TokenRejectionCode, message: string): TokenRejection => ({ rejected, message });
 
 export function isRejection(v: TokenVerdict): v is TokenRejection {
   return 'rejected' in v;
 }
 
-async function defaultFetchJwks(url: string): Promise<{ keys: JWK[] }> {
-  const res = await fetch(url, {
-    signal: AbortSignal.timeout(3000),
-    headers: { accept: 'application/json' },
-  });
-  if (!res.ok) throw new Error(`JWKS ${url} answered ${res.status}`);
-  const body = (await res.json()) as { keys?: unknown };
-  if (!Array.isArray(body.keys)) throw new Error(`JWKS ${url} has no keys`);
+/** A JWKS document (RFC 7517 §5) fetched through the guarded outbound client. */
+async function fetchJwks(outbound: OutboundClient, url: string): Promise<{ keys: JWK[] }> {
+  const body = (await outbound.fetchJson(url)) as { keys?: unknown } | null;
+  if (body === null || typeof body !== 'object' || !Array.isArray(body.keys)) {
+    throw new Error(`JWKS ${url} has no keys`);
+  }
   return { keys: body.keys as JWK[] };
 }
 
@@ -139,6 +146,8 @@ export class OAuthTokenVerifier {
   private kids = new Set<string>();
   private keysLoadedAt = 0;
   private keyReload: Promise<void> | null = null;
+  private keyReloadAgain: Promise<void> | null = null;
+  private keyReloadLater: Promise<void> | null = null;
   private readonly revokedTokens = new Map<string, number>();
   private readonly revokedGrants = new Map<string, number>();
   private external = new Map<string, ExternalIssuer>();
@@ -146,11 +155,15 @@ export class OAuthTokenVerifier {
   private seq = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private following: Promise<void> | null = null;
-  private readonly fetchJwks: (url: string) => Promise<{ keys: JWK[] }>;
+  private readonly outbound: OutboundClient;
+  /** The outbound client was made here (no `outbound` option), so closing the verifier closes it. */
+  private readonly ownsOutbound: boolean;
   private readonly tolerance: number;
 
   private constructor(private readonly options: OAuthTokenVerifierOptions) {
-    this.fetchJwks = options.fetchJwks ?? defaultFetchJwks;
+    this.ownsOutbound = options.outbound === undefined;
+    this.outbound =
+      options.outbound ?? createOutboundClient({ allowHosts: options.outboundAllowHosts ?? [] });
     this.tolerance = options.clockToleranceSeconds ?? 5;
   }
 
@@ -306,11 +319,33 @@ export class OAuthTokenVerifier {
     return this.following;
   }
 
-  /** Reloads the public keys; `ifStale` limits reloads caused by unknown key ids to one a second. */
+  /**
+   * Reloads the public keys. `ifStale` (a token with an unknown key id) reloads at most once a second: within that
+   * second the call waits for the reload the rate allows instead of failing, so a key made just after the last
+   * reload is still accepted, and a flood of forged key ids costs one read a second. A reload asked for while
+   * another is reading runs again after it: the one in flight may have read before the change that asked.
+   */
   reloadKeys(ifStale = false): Promise<void> {
-    if (ifStale && this.options.clock.now() - this.keysLoadedAt < 1000)
-      return this.keyReload ?? Promise.resolve();
-    this.keyReload ??= (async () => {
+    if (ifStale) {
+      const wait = this.keysLoadedAt + KEY_RELOAD_MIN_MS - this.options.clock.now();
+      if (wait > 0) {
+        this.keyReloadLater ??= new Promise<void>((resolve) => {
+          setTimeout(resolve, Math.min(wait, KEY_RELOAD_MIN_MS)).unref();
+        }).then(() => {
+          this.keyReloadLater = null;
+          return this.reloadKeys();
+        });
+        return this.keyReloadLater;
+      }
+    }
+    if (this.keyReload) {
+      this.keyReloadAgain ??= this.keyReload.then(() => {
+        this.keyReloadAgain = null;
+        return this.reloadKeys();
+      });
+      return this.keyReloadAgain;
+    }
+    this.keyReload = (async () => {
       try {
         const keys = await loadPublicJwks(this.options.db, this.options.clock);
         this.keySet = createLocalJWKSet({ keys });
@@ -375,12 +410,16 @@ export class OAuthTokenVerifier {
       return ext.fetching ?? Promise.resolve();
     ext.fetching ??= (async () => {
       try {
-        const { keys } = await this.fetchJwks(ext.jwksUrl);
+        const { keys } = await fetchJwks(this.outbound, ext.jwksUrl);
         ext.keySet = createLocalJWKSet({ keys });
         ext.kids = new Set(keys.flatMap((k) => (k.kid ? [k.kid] : [])));
       } catch (err) {
         this.options.logger?.warn(
-          { err: String(err), jwksUrl: ext.jwksUrl },
+          {
+            err: String(err),
+            code: err instanceof OutboundError ? err.code : undefined,
+            jwksUrl: ext.jwksUrl,
+          },
           'oauth: cannot fetch an external JWKS',
         );
       } finally {
@@ -397,5 +436,6 @@ export class OAuthTokenVerifier {
 
   close(): void {
     for (const t of this.timers) clearInterval(t);
+    if (this.ownsOutbound) void this.outbound.close();
   }
 }

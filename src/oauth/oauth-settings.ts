@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { getApplication } from '../access/index.js';
 import { getService } from '../catalog/index.js';
 import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
-import { type FieldProblem, invalid, isoNow } from '../kernel/index.js';
+import { type FieldProblem, TrellisError, invalid, isoNow } from '../kernel/index.js';
+import { checkOutboundUrl } from '../outbound/index.js';
 import type { Executor } from '../store/index.js';
 import type { Sealer } from './key-encryption.js';
 import {
@@ -101,18 +102,39 @@ function checkServiceSettings(s: ServiceOAuthSettings): void {
   if (problems.length > 0) throw invalid(problems);
 }
 
-/** Changes a service's OAuth settings; gateways reload them from the outbox. */
+/**
+ * A new JWKS URL is one gateways will fetch (SSRF): refuse what the outbound client would refuse, at once, rather
+ * than have every gateway fail to fetch it later. Names are checked again on every fetch, after resolution.
+ */
+function checkJwksUrlTarget(url: string, allowHosts: readonly string[]): void {
+  const refused = checkOutboundUrl(url, allowHosts);
+  if (refused?.code === 'outbound_address_refused') {
+    throw new TrellisError('outbound_address_refused', `externalJwksUrl: ${refused.message}`, [
+      { field: 'externalJwksUrl', message: refused.message },
+    ]);
+  }
+  if (refused) throw invalid([{ field: 'externalJwksUrl', message: refused.message }]);
+}
+
+/**
+ * Changes a service's OAuth settings; gateways reload them from the outbox. A new `externalJwksUrl` must be one
+ * Trellis may fetch from: pass `allowHosts` (config.outboundAllowHosts) so allowed hosts are accepted.
+ */
 export async function updateServiceOAuthSettings(
   deps: ChangeDeps,
   actor: Actor,
   serviceId: string,
   input: ServiceOAuthSettingsUpdate,
+  options: { allowHosts?: readonly string[] } = {},
 ): Promise<ServiceOAuthSettings> {
   return runChange(deps, actor, async (tx, record) => {
     await getService(tx, serviceId);
     const before = await findServiceSettings(tx, serviceId);
     const merged = { ...toSettings(serviceId, before), ...input };
     checkServiceSettings(merged);
+    if (input.externalJwksUrl !== undefined && input.externalJwksUrl !== '') {
+      checkJwksUrlTarget(input.externalJwksUrl, options.allowHosts ?? []);
+    }
     await upsertServiceSettings(tx, {
       service_id: serviceId,
       access_token_ttl: merged.accessTokenTtl,

@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
+import { ceilTo, floorTo } from '../usage/index.js';
 import { type TokenCount, addTokenCounts, selectTokenCounts } from './oauth.store.js';
 
 export interface TokenIssued {
@@ -67,10 +68,17 @@ export class TokenCounter {
   }
 }
 
-/** Tokens issued per hour and grant type, for an application or a service. */
+/**
+ * Tokens issued per hour and grant type, for an application or a service. `from` is floored and `to` raised to
+ * the hour as `/usage` and `/traffic` do, so the hour a `from` falls inside is counted and the two series line up.
+ */
 export function queryTokenCounts(
   db: Executor,
   filter: { applicationId?: string; serviceId?: string; from: string; to: string },
 ): Promise<TokenCount[]> {
-  return selectTokenCounts(db, filter);
+  return selectTokenCounts(db, {
+    ...filter,
+    from: new Date(floorTo(filter.from, 'hour')).toISOString(),
+    to: new Date(ceilTo(filter.to, 'hour')).toISOString(),
+  });
 }

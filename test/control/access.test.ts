@@ -147,12 +147,15 @@ describe.each(dialects)('accounts, users and applications (%s)', (dialect) => {
       accountId: acc.id,
       serviceId,
       name: 'N',
-      allowedIps: ['10.0.0.1', '10.0.0.0/33', '2001:db8::/32', 'nope'],
+      // a zone id or a mapped address with an IPv6 prefix would be stored and then never match at the gateway
+      allowedIps: ['10.0.0.1', '10.0.0.0/33', '2001:db8::/32', 'nope', 'fe80::1%eth0', '::ffff:10.0.0.1/120'],
     });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.details.map((d: { field: string }) => d.field)).toEqual([
       'allowedIps[1]',
       'allowedIps[3]',
+      'allowedIps[4]',
+      'allowedIps[5]',
     ]);
     const ok = await h.call('POST', '/admin/api/applications', {
       accountId: acc.id,

@@ -81,10 +81,13 @@ describe('bad input', () => {
   it('hostile headers and paths do not break anything', async () => {
     const res = await h.app.inject({
       method: 'GET',
-      url: '/admin/api/services/%00%2e%2e%2f',
+      url: '/admin/api/services/%2e%2e%2f',
       headers: { authorization: `Bearer ${h.writeToken}`, 'x-request-id': '<script>alert(1)</script>' },
     });
     expect(res.statusCode).toBe(404);
+    const nul = await h.call('GET', '/admin/api/services/%00%2e%2e%2f');
+    expect(nul.statusCode).toBe(400);
+    expect(nul.json().error.details).toEqual([{ field: 'id', message: 'must not contain NUL characters' }]);
     expect(res.headers['x-request-id']).toMatch(/^req_[0-9a-f]{24}$/);
     const huge = await h.app.inject({
       method: 'GET',
@@ -92,6 +95,34 @@ describe('bad input', () => {
       headers: { authorization: `Bearer ${'a'.repeat(5000)}` },
     });
     expect(huge.statusCode).toBe(401);
+  });
+
+  it('odd YAML documents are refused or read without writing warnings to the process', async () => {
+    const svc = (
+      await h.call('POST', '/admin/api/services', {
+        name: 'Y',
+        systemName: 'yaml-warnings',
+        upstreamProduction: 'http://y.test',
+      })
+    ).json();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      for (const yaml of ['%YAML 9.9\n---\nopenapi: 3.0.0\n', 'openapi: !!js/function "f"\npaths: {}\n']) {
+        const res = await h.app.inject({
+          method: 'PUT',
+          url: `/admin/api/services/${svc.id}/openapi`,
+          headers: { authorization: `Bearer ${h.writeToken}`, 'content-type': 'application/yaml' },
+          payload: yaml,
+        });
+        expect(res.statusCode).toBeLessThan(500);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.message)).toEqual([]);
   });
 
   it('unknown routes → 404 route_not_found in the same shape', async () => {

@@ -10,6 +10,7 @@ const validBodies: Record<string, unknown> = {
   'POST /services': { name: 'S', systemName: 'sec-s', upstreamProduction: 'http://s.test' },
   'PATCH /services/{id}': { name: 'S2' },
   'PUT /services/{id}/openapi': { openapi: '3.1.0', paths: {} },
+  'POST /services/{id}/openapi/import': { openapi: '3.1.0', paths: {} },
   'POST /services/{id}/metrics': { systemName: 'm', friendlyName: 'M' },
   'PATCH /services/{id}/metrics/{childId}': { friendlyName: 'M2' },
   'POST /services/{id}/methods': { systemName: 'm', friendlyName: 'M' },
@@ -19,6 +20,7 @@ const validBodies: Record<string, unknown> = {
   'POST /services/{id}/plans': { name: 'P', systemName: 'p' },
   'PATCH /plans/{id}': { name: 'P2' },
   'PUT /plans/{id}/limits': { metricId: 'met_nope', period: 'day', value: 1 },
+  'PUT /services/{id}/end-user-limits': { metricId: 'met_nope', period: 'day', value: 1 },
   'POST /signup': {
     account: { name: 'A' },
     user: { email: 'a@sec.test', name: 'A' },
@@ -29,6 +31,7 @@ const validBodies: Record<string, unknown> = {
   'POST /accounts/{id}/users': { email: 'u@sec.test', name: 'U' },
   'PATCH /users/{id}': { name: 'U2' },
   'POST /accounts/{id}/invitations': { email: 'i@sec.test' },
+  'POST /invitations/accept': { token: 'inv_nope', name: 'I', password: 'long enough password' },
   'POST /applications': { accountId: 'acc_nope', serviceId: 'svc_nope', name: 'App' },
   'PATCH /applications/{id}': { name: 'App2' },
   'POST /applications/{id}/change-plan': { planId: 'pln_nope' },
@@ -40,6 +43,40 @@ const validBodies: Record<string, unknown> = {
   'PATCH /services/{id}/oauth': { accessTokenTtl: 300 },
   'PATCH /applications/{id}/oauth': { redirectUris: [] },
   'POST /oauth/signing-keys/rotate': {},
+  'POST /applications/{id}/golive': { note: 'ready' },
+  'POST /golive/requests/{id}/approve': {},
+  'POST /golive/requests/{id}/reject': { comment: 'not yet' },
+  'POST /golive/requests/{id}/revoke': { comment: 'abuse' },
+  'POST /webhooks/endpoints': { url: 'https://hooks.sec.test/in', eventTypes: ['account.created'] },
+  'PATCH /webhooks/endpoints/{id}': { description: 'd' },
+  'POST /webhooks/endpoints/{id}/rotate-secret': {},
+  'POST /webhooks/endpoints/{id}/recover': { since: '2026-01-01T00:00:00Z' },
+  'PATCH /services/{id}/insight-settings': { minCalls: 10 },
+  'POST /certification/evidence/{id}/review': { decision: 'accepted' },
+  'PUT /services/{id}/certification-plan': {},
+  'POST /applications/{id}/certification-runs': {},
+  'POST /certification-runs/{id}/evaluate': {},
+  'POST /certification-runs/{id}/cancel': {},
+  'POST /services/{id}/event-types': {
+    name: 'order.created',
+    description: 'An order was placed',
+    schema: { type: 'object' },
+    example: {},
+  },
+  'PATCH /services/{id}/event-types/{name}': { description: 'An order was placed.' },
+  'POST /events': { type: 'order.created', payload: {} },
+  'POST /applications/{id}/webhook-endpoints': {
+    url: 'https://hooks.sec.test/in',
+    eventTypes: ['order.created'],
+  },
+  'PATCH /applications/{id}/webhook-endpoints/{childId}': { url: 'https://hooks.sec.test/in2' },
+  'POST /applications/{id}/webhook-endpoints/{childId}/rotate-secret': {},
+  'PUT /mail-templates/{key}': { subject: 'Welcome', body: 'Hello {{name}}' },
+  'POST /mail-templates/{key}/preview': {},
+  'POST /content-pages': { slug: 'sec', title: 'Security', body: 'Hello' },
+  'PATCH /content-pages/{id}': { title: 'Security 2' },
+  'PUT /applications/{id}/showcase': { featured: true, name: 'App', description: 'It does things' },
+  'PUT /portal-settings/favicon': { image: 'AAAA' },
 };
 
 /** A query that passes validation for each route that requires one, for the same reason. */
@@ -47,6 +84,7 @@ const validQueries: Record<string, string> = {
   'GET /applications/{id}/oauth/tokens-issued': '?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z',
   'GET /usage': '?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z',
   'GET /traffic': '?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z',
+  'GET /accounts/{id}/usage': '?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z',
 };
 
 interface Operation {
@@ -81,7 +119,12 @@ afterAll(() => h.close());
 
 function urlOf(op: Operation, id: string): string {
   const query = validQueries[`${op.method} ${op.path}`] ?? '';
-  return `/admin/api${op.path.replace('{id}', id).replace('{childId}', id)}${query}`;
+  const path = op.path
+    .replace('{id}', id)
+    .replace('{childId}', id)
+    .replace('{name}', 'order.created')
+    .replace('{key}', 'signup');
+  return `/admin/api${path}${query}`;
 }
 
 function bodyOf(op: Operation): unknown {

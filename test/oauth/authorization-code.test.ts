@@ -2,7 +2,7 @@
  * The authorization-code flow with PKCE, driven in headless Chromium: the end user signs in on the provider's own
  * (test) login page, which sends them back to Trellis with a signed assertion; Trellis shows its consent page in
  * the portal's branding; openid-client exchanges the code, refreshes, and the gateway accepts the tokens until
- * the grant is revoked.
+ * the grant is revoked. Runs on SQLite and PostgreSQL.
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +21,7 @@ import {
 } from '../../src/oauth/index.js';
 import { launchChromium } from '../browser/browser-harness.js';
 import { type Upstream, call, startUpstream, until } from '../gateway/fixtures.js';
+import { dialects } from '../support/stores.js';
 import { type OAuthWorld, startOAuthWorld } from './harness.js';
 
 function listen(
@@ -44,7 +45,7 @@ function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   });
 }
 
-describe('authorization code + PKCE in Chromium', () => {
+describe.each(dialects)('authorization code + PKCE in Chromium on %s', (dialect) => {
   let world: OAuthWorld;
   let upstream: Upstream;
   let gateway: Gateway;
@@ -59,7 +60,7 @@ describe('authorization code + PKCE in Chromium', () => {
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    world = await startOAuthWorld('sqlite', { upstream: upstream.url });
+    world = await startOAuthWorld(dialect, { upstream: upstream.url });
     verifier = await OAuthTokenVerifier.create({
       db: world.store.db,
       clock: { now: () => Date.now() },
@@ -114,6 +115,7 @@ describe('authorization code + PKCE in Chromium', () => {
     await updateServiceOAuthSettings(world.deps, systemActor, world.service.id, {
       loginUrl: `${login.url}/login`,
       refreshTokenTtl: 3600,
+      accessTokenTtl: 120,
     });
     loginSecret = (await generateLoginSecret(world.deps, systemActor, world.server.sealer, world.service.id))
       .loginSecret;
@@ -196,12 +198,16 @@ describe('authorization code + PKCE in Chromium', () => {
       client_id: world.app.clientId,
       aud: world.service.systemName,
     });
+    // the service's accessTokenTtl, not oidc-provider's default
+    expect(tokens.expires_in).toBe(120);
+    expect(claims.exp - claims.iat).toBe(120);
 
     expect((await api('/search', tokens.access_token)).status).toBe(200);
     expect((await api('/reports', tokens.access_token)).json.error?.code).toBe('insufficient_scope');
 
     // refresh (rotating): a new access token works, the old refresh token is spent
     const refreshed = await oidc.refreshTokenGrant(client, tokens.refresh_token!);
+    expect(refreshed.expires_in).toBe(120);
     expect((await api('/search', refreshed.access_token)).status).toBe(200);
     expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
     await expect(oidc.refreshTokenGrant(client, tokens.refresh_token!)).rejects.toThrow();

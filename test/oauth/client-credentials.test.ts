@@ -9,7 +9,7 @@ import * as access from '../../src/access/index.js';
 import * as catalog from '../../src/catalog/index.js';
 import { systemActor } from '../../src/events/index.js';
 import { createGateway, type Gateway } from '../../src/gateway/index.js';
-import { OAuthTokenVerifier, queryTokenCounts } from '../../src/oauth/index.js';
+import { OAuthTokenVerifier, queryTokenCounts, updateServiceOAuthSettings } from '../../src/oauth/index.js';
 import { dialects } from '../support/stores.js';
 import { type Upstream, call, startUpstream, until } from '../gateway/fixtures.js';
 import { type OAuthWorld, startOAuthWorld, tokenRequest } from './harness.js';
@@ -174,6 +174,7 @@ describe.each(dialects)('client credentials on %s', (dialect) => {
       name: 'Other',
       systemName: `other${world.service.systemName}`,
       upstreamProduction: upstream.url,
+      upstreamSandbox: upstream.url,
       authMode: 'oauth2',
     });
     await catalog.createPlan(world.deps, systemActor, other.id, { name: 'Basic', systemName: 'basic' });
@@ -220,6 +221,41 @@ describe.each(dialects)('client credentials on %s', (dialect) => {
     });
     const total = rows.filter((r) => r.grantType === 'client_credentials').reduce((n, r) => n + r.count, 0);
     expect(total).toBe(6);
+  });
+
+  it('counts tokens of the hour a `from` falls inside, as /usage does (floored to the bucket)', async () => {
+    await world.server.counter.flush();
+    const { token } = await access.createAdminToken(world.deps, systemActor, {
+      name: 'counts',
+      scope: 'read',
+    });
+    const [first] = await queryTokenCounts(world.store.db, {
+      applicationId: world.app.id,
+      from: new Date(Date.now() - 2 * 3_600_000).toISOString(),
+      to: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    const inside = new Date(Date.parse(first!.bucket) + 61_000).toISOString();
+    const res = await world.control.inject({
+      method: 'GET',
+      url: `/admin/api/applications/${world.app.id}/oauth/tokens-issued?from=${inside}&to=${new Date(Date.parse(first!.bucket) + 3_600_000).toISOString()}`,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(res.statusCode).toBe(200);
+    const data = res.json().data as { bucket: string; count: number }[];
+    expect(data.map((d) => d.bucket)).toContain(first!.bucket);
+    expect(data.reduce((n, d) => n + d.count, 0)).toBeGreaterThan(0);
+  });
+
+  it("gives tokens the service's accessTokenTtl", async () => {
+    await updateServiceOAuthSettings(world.deps, systemActor, world.service.id, { accessTokenTtl: 120 });
+    try {
+      const tokens = await oidc.clientCredentialsGrant(client);
+      expect(tokens.expires_in).toBe(120);
+      const claims = JSON.parse(Buffer.from(tokens.access_token.split('.')[1]!, 'base64url').toString());
+      expect(claims.exp - claims.iat).toBe(120);
+    } finally {
+      await updateServiceOAuthSettings(world.deps, systemActor, world.service.id, { accessTokenTtl: 600 });
+    }
   });
 
   it('stops a suspended application at the token endpoint and at the gateway', async () => {

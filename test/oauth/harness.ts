@@ -68,6 +68,7 @@ export async function startOAuthWorld(
     name: 'Weather API',
     systemName,
     upstreamProduction: options.upstream ?? 'http://127.0.0.1:9/',
+    upstreamSandbox: options.upstream ?? 'http://127.0.0.1:9/',
     authMode: 'oauth2',
   });
   const metrics = await catalog.listMetrics(store.db, service.id);

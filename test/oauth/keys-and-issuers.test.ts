@@ -1,15 +1,18 @@
 /**
  * Signing-key rotation under traffic (no call fails), keys sealed at rest, and services that accept the JWTs of
- * an external identity provider (issuer + JWKS URL, a claim naming the application).
+ * an external identity provider (issuer + JWKS URL, a claim naming the application). Runs on SQLite and PostgreSQL.
  */
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type KeyLike, SignJWT, exportJWK, generateKeyPair } from 'jose';
 import * as oidc from 'openid-client';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as access from '../../src/access/index.js';
 import * as catalog from '../../src/catalog/index.js';
 import { systemActor } from '../../src/events/index.js';
+import { composeGatewayRole } from '../../src/cli/roles.js';
+import { loadConfig } from '../../src/config/index.js';
 import { type Gateway, createGateway } from '../../src/gateway/index.js';
 import {
   OAuthTokenVerifier,
@@ -17,9 +20,10 @@ import {
   updateServiceOAuthSettings,
 } from '../../src/oauth/index.js';
 import { type Upstream, call, startUpstream, until } from '../gateway/fixtures.js';
+import { dialects } from '../support/stores.js';
 import { type OAuthWorld, startOAuthWorld, tokenRequest } from './harness.js';
 
-describe('signing keys and external issuers', () => {
+describe.each(dialects)('signing keys and external issuers on %s', (dialect) => {
   let world: OAuthWorld;
   let upstream: Upstream;
   let gateway: Gateway;
@@ -29,11 +33,13 @@ describe('signing keys and external issuers', () => {
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    world = await startOAuthWorld('sqlite', { upstream: upstream.url });
+    world = await startOAuthWorld(dialect, { upstream: upstream.url });
     verifier = await OAuthTokenVerifier.create({
       db: world.store.db,
       clock: { now: () => Date.now() },
       issuer: world.issuer,
+      // the test identity provider listens on loopback, which only an allow-listed host may be
+      outboundAllowHosts: ['127.0.0.1'],
     });
     gateway = createGateway({
       config: { ...world.config, snapshotRefreshMs: 100 },
@@ -87,18 +93,23 @@ describe('signing keys and external issuers', () => {
     const statuses: number[] = [];
     let rotating = true;
     const traffic = (async () => {
-      while (rotating) {
+      // on a busy machine a few rounds more, so every rotation meets calls before and after it
+      while (rotating || statuses.length <= 10) {
         const { access_token } = await oidc.clientCredentialsGrant(client);
         kids.add(kidOf(access_token));
         statuses.push((await api(world.service.systemName, access_token)).status);
         statuses.push((await api(world.service.systemName, old)).status);
       }
     })();
+    // rotations 150 ms apart (longer than the gateway takes to learn the next key), and each only once traffic has
+    // met the key before it (never two rotations within one grant, however slow the machine); the traffic goes on
+    // until the last key has signed a token
     for (let i = 0; i < 3; i++) {
       await new Promise((r) => setTimeout(r, 150));
+      await until(() => kids.size === i + 1 && statuses.length >= 2 * (i + 1), 20_000);
       await world.server.rotateKeys();
     }
-    await new Promise((r) => setTimeout(r, 150));
+    await until(() => kids.size === 4, 20_000);
     rotating = false;
     await traffic;
     expect(kids.size).toBe(4);
@@ -128,6 +139,37 @@ describe('signing keys and external issuers', () => {
     expect((await api(world.service.systemName, after)).status).toBe(200);
   });
 
+  it('accepts a token signed by a key made just after its last reload, waiting for the next one it may make', async () => {
+    // a verifier of its own, driven by no change feed: only the unknown key id can make it reload
+    const own = await OAuthTokenVerifier.create({
+      db: world.store.db,
+      clock: { now: () => Date.now() },
+      issuer: world.issuer,
+    });
+    try {
+      await own.reloadKeys();
+      // two rotations: the key now signing was made after the verifier read the keys
+      await world.server.rotateKeys();
+      await world.server.rotateKeys();
+      const token = (await oidc.clientCredentialsGrant(client)).access_token;
+      const service = { id: world.service.id, systemName: world.service.systemName };
+      const started = Date.now();
+      const verdict = await own.verify(token, service);
+      expect(verdict).not.toHaveProperty('rejected');
+      expect(Date.now() - started).toBeLessThan(1500);
+      // a forged key id waits as long, then is refused, with one reload for all of them
+      const forged = `${Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'forged', typ: 'at+jwt' })).toString('base64url')}.e30.c2ln`;
+      const forgedVerdicts = await Promise.all([1, 2, 3].map(() => own.verify(forged, service)));
+      expect(forgedVerdicts.map((v) => (v as { rejected: string }).rejected)).toEqual([
+        'token_invalid',
+        'token_invalid',
+        'token_invalid',
+      ]);
+    } finally {
+      own.close();
+    }
+  });
+
   describe('an external identity provider', () => {
     let idp: Server;
     let idpUrl: string;
@@ -135,13 +177,17 @@ describe('signing keys and external issuers', () => {
     let serviceName: string;
     let planId: string;
     let hitsId: string;
+    let externalServiceId: string;
+    const idpHits: string[] = [];
 
     beforeAll(async () => {
       const pair = await generateKeyPair('RS256', { extractable: true });
       privateKey = pair.privateKey;
       const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'idp-key-1', alg: 'RS256', use: 'sig' };
-      idp = createServer((_req, res) => {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+      idp = createServer((req, res) => {
+        idpHits.push(req.url ?? '');
+        if (req.url === '/moved') res.writeHead(302, { location: '/jwks' }).end();
+        else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
       });
       await new Promise<void>((r) => idp.listen(0, '127.0.0.1', r));
       idpUrl = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
@@ -151,8 +197,10 @@ describe('signing keys and external issuers', () => {
         name: 'Externally secured',
         systemName: serviceName,
         upstreamProduction: upstream.url,
+        upstreamSandbox: upstream.url,
         authMode: 'oauth2',
       });
+      externalServiceId = service.id;
       const metrics = await catalog.listMetrics(world.store.db, service.id);
       await catalog.createMappingRule(world.deps, systemActor, service.id, {
         httpMethod: 'GET',
@@ -168,13 +216,19 @@ describe('signing keys and external issuers', () => {
         serviceId: service.id,
         name: 'IdP client',
       });
-      await updateServiceOAuthSettings(world.deps, systemActor, service.id, {
-        tokenIssuer: 'external',
-        externalIssuer: 'https://idp.example.org/',
-        externalJwksUrl: `${idpUrl}/jwks`,
-        externalAudience: 'weather',
-        externalClientClaim: 'azp',
-      });
+      await updateServiceOAuthSettings(
+        world.deps,
+        systemActor,
+        service.id,
+        {
+          tokenIssuer: 'external',
+          externalIssuer: 'https://idp.example.org/',
+          externalJwksUrl: `${idpUrl}/jwks`,
+          externalAudience: 'weather',
+          externalClientClaim: 'azp',
+        },
+        { allowHosts: ['127.0.0.1'] },
+      );
       await updateClientOAuthSettings(world.deps, systemActor, app.id, { externalClientId: 'idp-client-1' });
       // the gateway learns of the new issuer through its change feed
       await gateway.refresh();
@@ -232,6 +286,81 @@ describe('signing keys and external issuers', () => {
       expect((await api(serviceName, trellisToken)).json.error?.code).toBe('token_invalid');
     });
 
+    it('a gateway composed as trellis start composes it fetches from hosts TRELLIS_OUTBOUND_ALLOW_HOSTS names', async () => {
+      const token = await idpToken({ azp: 'idp-client-1', sub: 'composed' });
+      const gatewayWith = async (env: Record<string, string>) => {
+        const config = loadConfig(env, { databaseUrl: world.store.url, publicUrl: world.config.publicUrl });
+        const role = await composeGatewayRole({
+          config,
+          store: world.store,
+          logger: pino({ level: 'silent' }),
+        });
+        const { port } = await role.gateway.listen(0, '127.0.0.1');
+        try {
+          return await call(`http://127.0.0.1:${port}/${serviceName}/search`, {
+            headers: { authorization: `Bearer ${token}` },
+          });
+        } finally {
+          await role.close();
+        }
+      };
+      expect((await gatewayWith({ TRELLIS_OUTBOUND_ALLOW_HOSTS: '127.0.0.1' })).status).toBe(200);
+      const refused = await gatewayWith({});
+      expect(refused.status).toBe(401);
+      expect(refused.json.error?.code).toBe('token_invalid');
+    });
+
+    it('refuses to register a JWKS URL on a refused address or scheme (SSRF)', async () => {
+      const token = await adminToken(world);
+      const patch = (externalJwksUrl: string) =>
+        world.control.inject({
+          method: 'PATCH',
+          url: `/admin/api/services/${externalServiceId}/oauth`,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          payload: { externalJwksUrl },
+        });
+      for (const url of [
+        'http://169.254.169.254/latest/meta-data/',
+        'http://127.0.0.1:9/jwks',
+        'http://10.0.0.1/jwks',
+        'http://[::1]/jwks',
+        'http://[fd00:ec2::254]/',
+      ]) {
+        const res = await patch(url);
+        expect(res.statusCode, url).toBe(422);
+        expect(res.json().error.code, url).toBe('outbound_address_refused');
+      }
+      const file = await patch('file:///etc/passwd');
+      expect(file.statusCode).toBe(400);
+      expect(file.json().error.code).toBe('validation_failed');
+      // the registered URL is unchanged
+      const now = await world.control.inject({
+        method: 'GET',
+        url: `/admin/api/services/${externalServiceId}/oauth`,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(now.json().externalJwksUrl).toBe(`${idpUrl}/jwks`);
+    });
+
+    it('a verifier without the allow-list never fetches a JWKS from a loopback address', async () => {
+      const before = idpHits.length;
+      const guarded = await OAuthTokenVerifier.create({
+        db: world.store.db,
+        clock: { now: () => Date.now() },
+        issuer: world.issuer,
+      });
+      try {
+        const verdict = await guarded.verify(await idpToken({ azp: 'idp-client-1' }), {
+          id: externalServiceId,
+          systemName: serviceName,
+        });
+        expect(verdict).toMatchObject({ rejected: 'token_invalid' });
+        expect(idpHits.length).toBe(before);
+      } finally {
+        guarded.close();
+      }
+    });
+
     it('does not issue Trellis tokens to clients of an externally secured service', async () => {
       const apps = await access.listApplications(world.store.db, { q: 'IdP client' }, { limit: 5 });
       const app = apps.data[0]!;
@@ -241,6 +370,40 @@ describe('signing keys and external issuers', () => {
         { id: app.appId, secret: 'whatever' },
       );
       expect(res.body.error).toBe('invalid_client');
+    });
+
+    it('does not follow a redirect from the JWKS URL', async () => {
+      const allow = { allowHosts: ['127.0.0.1'] };
+      await updateServiceOAuthSettings(
+        world.deps,
+        systemActor,
+        externalServiceId,
+        { externalJwksUrl: `${idpUrl}/moved` },
+        allow,
+      );
+      const moved = await OAuthTokenVerifier.create({
+        db: world.store.db,
+        clock: { now: () => Date.now() },
+        issuer: world.issuer,
+        outboundAllowHosts: allow.allowHosts,
+      });
+      try {
+        const verdict = await moved.verify(await idpToken({ azp: 'idp-client-1' }), {
+          id: externalServiceId,
+          systemName: serviceName,
+        });
+        expect(verdict).toMatchObject({ rejected: 'token_invalid' });
+        expect(idpHits.at(-1)).toBe('/moved');
+      } finally {
+        moved.close();
+        await updateServiceOAuthSettings(
+          world.deps,
+          systemActor,
+          externalServiceId,
+          { externalJwksUrl: `${idpUrl}/jwks` },
+          allow,
+        );
+      }
     });
   });
 });

@@ -188,6 +188,26 @@ export function accountRoutes(app: ControlApp, deps: ControlDeps): void {
       reply.status(201).send(await access.createInvitation(cd, actorOf(req), req.params.id, req.body)),
   });
 
+  app.post('/invitations/accept', {
+    schema: {
+      tags,
+      summary: 'Accept an invitation for the invitee: creates the user, with the user custom fields',
+      description:
+        "For providers whose own product collects the invitee's details (required user custom fields included).",
+      body: access.InvitationAccept,
+      response: { 201: access.User, ...errorResponses },
+    },
+    handler: async (req, reply) => {
+      const { token, name, password, customFields } = req.body;
+      const user = await access.acceptInvitation(cd, actorOf(req), token, {
+        name,
+        password,
+        ...(customFields && { customFields }),
+      });
+      return reply.status(201).send(user);
+    },
+  });
+
   app.delete('/accounts/:id/invitations/:childId', {
     schema: {
       tags,

@@ -110,6 +110,16 @@ export function applicationRoutes(app: ControlApp, deps: ControlDeps): void {
     handler: (req) => access.changeApplicationPlan(cd, actorOf(req), req.params.id, req.body.planId),
   });
 
+  app.post('/applications/:id/decline-plan', {
+    schema: {
+      tags,
+      summary: 'Decline the plan a developer asked for: the application stays on its plan',
+      params: AppParams,
+      response: { 200: access.Application, ...errorResponses },
+    },
+    handler: (req) => access.declineApplicationPlan(cd, actorOf(req), req.params.id),
+  });
+
   app.post('/applications/:id/keys', {
     schema: {
       tags,

@@ -50,11 +50,11 @@ export function planRoutes(app: ControlApp, deps: ControlDeps): void {
   app.get('/plans/:id', {
     schema: {
       tags,
-      summary: 'Get a plan with its limits',
+      summary: 'Get a plan with its limits, and warnings about limits no call can reach',
       params: PlanParams,
-      response: { 200: catalog.Plan, ...errorResponses },
+      response: { 200: catalog.PlanWithWarnings, ...errorResponses },
     },
-    handler: (req) => catalog.getPlan(db, req.params.id),
+    handler: (req) => catalog.getPlanWithWarnings(db, req.params.id),
   });
 
   app.patch('/plans/:id', {
@@ -97,9 +97,16 @@ export function planRoutes(app: ControlApp, deps: ControlDeps): void {
       summary: 'Set a limit (metric × period × scope); setting it again changes its value',
       params: PlanParams,
       body: catalog.PlanLimitCreate,
-      response: { 200: catalog.PlanLimit, ...errorResponses },
+      response: {
+        200: T.Object({ ...catalog.PlanLimit.properties, warnings: T.Array(catalog.LimitWarning) }),
+        ...errorResponses,
+      },
     },
-    handler: (req) => catalog.setPlanLimit(cd, actorOf(req), req.params.id, req.body),
+    handler: async (req) => {
+      const limit = await catalog.setPlanLimit(cd, actorOf(req), req.params.id, req.body);
+      const warnings = await catalog.limitWarnings(db, await catalog.getPlan(db, req.params.id));
+      return { ...limit, warnings: warnings.filter((w) => w.limitId === limit.id) };
+    },
   });
 
   app.delete('/plans/:id/limits/:childId', {

@@ -1,7 +1,8 @@
 /** Management API: the provider's own settings: custom fields, admin users, admin tokens, portal, audit log. */
 import { Type as T } from '@sinclair/typebox';
 import * as access from '../../access/index.js';
-import { listAuditEntries } from '../../events/index.js';
+import { listAuditEntries, runChange } from '../../events/index.js';
+import { rotateWebKey } from '../../portal/web-keys.js';
 import { toPage } from '../../store/index.js';
 import {
   type ControlApp,
@@ -164,6 +165,33 @@ export function providerRoutes(app: ControlApp, deps: ControlDeps): void {
       response: { 200: access.PortalSettings, ...errorResponses },
     },
     handler: (req) => access.updatePortalSettings(cd, actorOf(req), req.body),
+  });
+
+  app.post('/portal-settings/sso-secret', {
+    schema: {
+      tags: portalTags,
+      summary: 'Make a new single sign-on secret (shown once); the old one stops working',
+      description:
+        "The secret the provider's own product signs `/sso?token=…` tokens with (see the portal's SSO). The same as " +
+        "the console's 'New SSO secret'.",
+      response: {
+        201: T.Object({ secret: T.String({ description: 'shown this once' }) }),
+        ...errorResponses,
+      },
+    },
+    handler: async (req, reply) => {
+      const secret = await runChange(cd, actorOf(req), async (tx, record) => {
+        const value = await rotateWebKey(tx, cd.clock, 'sso');
+        await record({
+          type: 'portal.sso_secret_rotated',
+          entityType: 'portal',
+          entityId: 'sso',
+          payload: {},
+        });
+        return value;
+      });
+      return reply.status(201).send({ secret });
+    },
   });
 
   app.get('/audit-log', {

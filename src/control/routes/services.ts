@@ -1,7 +1,8 @@
 /** Management API: services, their metrics and methods, mapping rules and OpenAPI documents. */
 import { Type as T } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import * as catalog from '../../catalog/index.js';
-import { TrellisError } from '../../kernel/index.js';
+import { TrellisError, readClientYaml } from '../../kernel/index.js';
 import {
   type ControlApp,
   type ControlDeps,
@@ -18,6 +19,9 @@ const ServiceParams = Id('service id');
 const ChildParams = T.Object({ id: T.String({ maxLength: 64 }), childId: T.String({ maxLength: 64 }) });
 const tags = ['Services'];
 
+/** The secret token a service sends upstream is shown to read-write admin tokens only (issue 8, item 17). */
+const mayReadSecrets = (req: FastifyRequest) => req.principal?.scope === 'read_write';
+
 export function serviceRoutes(app: ControlApp, deps: ControlDeps): void {
   const db = deps.store.db;
   const cd = changeDeps(deps);
@@ -27,9 +31,12 @@ export function serviceRoutes(app: ControlApp, deps: ControlDeps): void {
       tags,
       summary: 'List services',
       querystring: Pagination,
-      response: { 200: PageOf(catalog.Service), ...errorResponses },
+      response: { 200: PageOf(catalog.ServiceView), ...errorResponses },
     },
-    handler: (req) => catalog.listServices(db, req.query),
+    handler: async (req) => {
+      const page = await catalog.listServices(db, req.query);
+      return mayReadSecrets(req) ? page : { ...page, data: page.data.map(catalog.withoutSecretToken) };
+    },
   });
 
   app.post('/services', {
@@ -48,9 +55,12 @@ export function serviceRoutes(app: ControlApp, deps: ControlDeps): void {
       tags,
       summary: 'Get a service',
       params: ServiceParams,
-      response: { 200: catalog.Service, ...errorResponses },
+      response: { 200: catalog.ServiceView, ...errorResponses },
     },
-    handler: (req) => catalog.getService(db, req.params.id),
+    handler: async (req) => {
+      const service = await catalog.getService(db, req.params.id);
+      return mayReadSecrets(req) ? service : catalog.withoutSecretToken(service);
+    },
   });
 
   app.patch('/services/:id', {
@@ -91,25 +101,97 @@ export function serviceRoutes(app: ControlApp, deps: ControlDeps): void {
     },
   });
 
+  // OpenAPI documents are often YAML: these two routes read it as well as JSON (YAML is a superset of JSON)
+  app.addContentTypeParser(
+    ['application/yaml', 'application/x-yaml', 'text/yaml'],
+    { parseAs: 'string' },
+    (_req, body, done) => {
+      try {
+        done(null, readClientYaml(String(body), 'body'));
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  );
+  const OpenapiBody = T.Record(T.String(), T.Unknown(), {
+    description:
+      'an OpenAPI 3.0 or 3.1 or a Swagger 2.0 document, as JSON or YAML (Content-Type application/yaml)',
+  });
+  const Operation = T.String({ description: '`GET /v1/pets/{petId}`' });
+
   app.put('/services/:id/openapi', {
     schema: {
       tags,
-      summary: 'Import an OpenAPI document: creates the methods and mapping rules it implies',
+      summary:
+        "Publish the service's API documentation (the portal shows it); changes nothing the gateway counts",
       params: ServiceParams,
-      body: T.Object(
-        { openapi: T.String() },
-        { additionalProperties: true, description: 'an OpenAPI 3.x document' },
-      ),
+      body: OpenapiBody,
+      response: {
+        200: T.Object({ version: T.String(), operations: T.Integer() }),
+        ...errorResponses,
+      },
+    },
+    handler: (req) => catalog.publishOpenapi(cd, actorOf(req), req.params.id, req.body),
+  });
+
+  app.post('/services/:id/openapi/import', {
+    schema: {
+      tags,
+      summary:
+        'Import a definition: publishes the document and adds a method and a mapping rule for each operation ' +
+        'no rule counts yet (operations an existing rule matches are skipped)',
+      params: ServiceParams,
+      body: OpenapiBody,
       response: {
         200: T.Object({
           methodsCreated: T.Array(T.String()),
           rulesCreated: T.Integer(),
           operations: T.Integer(),
+          added: T.Array(T.Object({ operation: Operation, method: T.String(), pattern: T.String() })),
+          skipped: T.Array(T.Object({ operation: Operation, reason: T.String(), ruleId: T.String() })),
         }),
         ...errorResponses,
       },
     },
     handler: (req) => catalog.importOpenapi(cd, actorOf(req), req.params.id, req.body),
+  });
+
+  const endUserTags = ['End-user limits'];
+  app.get('/services/:id/end-user-limits', {
+    schema: {
+      tags: endUserTags,
+      summary: "The service's end-user limits (every end user of every application, whatever its plan)",
+      params: ServiceParams,
+      response: { 200: ListOf(catalog.EndUserLimit), ...errorResponses },
+    },
+    handler: async (req) => ({ data: await catalog.listEndUserLimits(db, req.params.id) }),
+  });
+
+  app.put('/services/:id/end-user-limits', {
+    schema: {
+      tags: endUserTags,
+      summary: 'Set an end-user limit of the service (metric × period); setting it again changes its value',
+      description:
+        "The default for every plan of the service; a plan's own end-user limit on the same metric and period wins. " +
+        "The end user is named by the plan's endUserKeyName, else the service's.",
+      params: ServiceParams,
+      body: catalog.EndUserLimitSet,
+      response: { 200: catalog.EndUserLimit, ...errorResponses },
+    },
+    handler: (req) => catalog.setEndUserLimit(cd, actorOf(req), req.params.id, req.body),
+  });
+
+  app.delete('/services/:id/end-user-limits/:childId', {
+    schema: {
+      tags: endUserTags,
+      summary: 'Remove an end-user limit of the service',
+      params: ChildParams,
+      response: { 204: T.Null(), ...errorResponses },
+    },
+    handler: async (req, reply) => {
+      await catalog.deleteEndUserLimit(cd, actorOf(req), req.params.id, req.params.childId);
+      return reply.status(204).send(null);
+    },
   });
 
   for (const kind of ['metric', 'method'] as const) {

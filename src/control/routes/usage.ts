@@ -1,15 +1,17 @@
 /** Management API: usage per application, account, service and metric, and traffic, for charts and reports. */
 import { Type as T } from '@sinclair/typebox';
-import { getAccount, getApplication } from '../../access/index.js';
-import { getMetric, getService } from '../../catalog/index.js';
+import { getAccount, getApplication, listApplications } from '../../access/index.js';
+import { getMetric, getService, listMetrics } from '../../catalog/index.js';
 import { invalid } from '../../kernel/index.js';
 import { queryTraffic, queryUsage } from '../../usage/index.js';
-import { type ControlApp, type ControlDeps, errorResponses } from '../context.js';
+import { type ControlApp, type ControlDeps, Id, errorResponses } from '../context.js';
 
 const tags = ['Usage'];
 const stepMs = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 /** A chart needs no more points than this; a larger range is a mistake or a report job, not a request. */
 const maxPoints = 5000;
+/** The applications one account-usage read covers. */
+const maxAccountApplications = 200;
 
 const Range = T.Object({
   granularity: T.Union([T.Literal('minute'), T.Literal('hour'), T.Literal('day')], { default: 'hour' }),
@@ -67,6 +69,82 @@ export function usageRoutes(app: ControlApp, deps: ControlDeps): void {
       if (q.serviceId) await getService(db, q.serviceId);
       if (q.metricId && q.serviceId) await getMetric(db, q.serviceId, q.metricId);
       return { data: await queryUsage(db, q) };
+    },
+  });
+
+  app.get('/accounts/:id/usage', {
+    schema: {
+      tags,
+      summary: "An account's usage per application and metric over a range (the numbers the portal shows)",
+      description:
+        'For a provider showing usage statistics in its own product: every application of the account (up to ' +
+        `${maxAccountApplications}), every metric and method of its service (total 0 when unused).`,
+      params: Id('account id'),
+      querystring: T.Object({
+        granularity: T.Union([T.Literal('hour'), T.Literal('day')], { default: 'day' }),
+        from: Range.properties.from,
+        to: Range.properties.to,
+      }),
+      response: {
+        200: T.Object({
+          accountId: T.String(),
+          applications: T.Array(
+            T.Object({
+              applicationId: T.String(),
+              name: T.String(),
+              serviceId: T.String(),
+              planId: T.String(),
+              metrics: T.Array(
+                T.Object({
+                  metricId: T.String(),
+                  systemName: T.String(),
+                  kind: T.String(),
+                  total: T.Integer(),
+                  points: T.Array(T.Object({ at: T.String(), value: T.Integer() })),
+                }),
+              ),
+            }),
+          ),
+        }),
+        ...errorResponses,
+      },
+    },
+    handler: async (req) => {
+      const q = req.query;
+      checkRange(q);
+      await getAccount(db, req.params.id);
+      const apps = await listApplications(
+        db,
+        { accountId: req.params.id },
+        { limit: maxAccountApplications },
+      );
+      const metricsOf = new Map<string, Awaited<ReturnType<typeof listMetrics>>>();
+      const applications = [];
+      for (const app of apps.data) {
+        let metrics = metricsOf.get(app.serviceId);
+        if (!metrics) {
+          metrics = await listMetrics(db, app.serviceId);
+          metricsOf.set(app.serviceId, metrics);
+        }
+        const series = await queryUsage(db, {
+          applicationId: app.id,
+          granularity: q.granularity,
+          from: q.from,
+          to: q.to,
+        });
+        applications.push({
+          applicationId: app.id,
+          name: app.name,
+          serviceId: app.serviceId,
+          planId: app.planId,
+          metrics: metrics.map((m) => {
+            const s = series.find((x) => x.metricId === m.id);
+            const points = s?.points ?? (series[0]?.points ?? []).map((p) => ({ at: p.at, value: 0 }));
+            return { metricId: m.id, systemName: m.systemName, kind: m.kind, total: s?.total ?? 0, points };
+          }),
+        });
+      }
+      return { accountId: req.params.id, applications };
     },
   });
 
