@@ -25,7 +25,7 @@ function schemesOf(service: Service): Record<string, Doc> {
 }
 
 /** The path part of the document's first server (`/v1` of `https://api.example.com/v1`). */
-function serverPath(doc: Doc): string {
+export function serverPath(doc: Doc): string {
   const servers = doc.servers;
   const first = Array.isArray(servers) ? (servers[0] as Doc | undefined) : undefined;
   if (typeof first?.url === 'string') {
@@ -71,7 +71,7 @@ export function docsDocument(service: Service, original: Doc | null, relayBase: 
   const schemes = schemesOf(service);
   const security = [Object.fromEntries(Object.keys(schemes).map((name) => [name, []]))];
   const base = relayBase + serverPath(doc);
-  if (typeof doc.swagger === 'string') {
+  if (doc.swagger !== undefined) {
     // OpenAPI 2: one host and base path, and `securityDefinitions` (bearer has no v2 form; an apiKey header does).
     const { host: _host, schemes: _schemes, ...rest } = doc;
     const definitions = Object.fromEntries(
@@ -82,6 +82,7 @@ export function docsDocument(service: Service, original: Doc | null, relayBase: 
     );
     return {
       ...rest,
+      swagger: '2.0',
       basePath: base,
       securityDefinitions: definitions,
       security,

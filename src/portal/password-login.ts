@@ -1,10 +1,18 @@
 /**
  * Signing in with an e-mail and a password, and signing out: one implementation for the portal (developers) and
  * the console (the provider's admins), so throttling, the session start and the redirect rules are the same in both.
+ * The client address throttling counts by is `req.clientIp`, the one rule of `kernel/client-address.ts`.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebFace } from './web-face.js';
 import { Redirect, formOf, safeNext } from './web-pages.js';
+
+/** `Retry-After` seconds in words: "1 second", "2 minutes" (rounded up). */
+export function waitText(seconds: number): string {
+  if (seconds < 60) return seconds === 1 ? '1 second' : `${seconds} seconds`;
+  const minutes = Math.ceil(seconds / 60);
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`;
+}
 
 /** What a face gives the login routes. */
 export type PasswordLoginFace = Pick<WebFace, 'sessions' | 'throttle' | 'page'>;
@@ -20,7 +28,7 @@ export interface PasswordLoginOptions {
   mayReturnTo?: (path: string) => boolean;
   /** Where signing out leads. */
   afterLogout: string;
-  /** Shown when too many attempts were made. */
+  /** Shown when too many attempts were made (the wait is added). */
   tooManyAttempts: string;
 }
 
@@ -51,18 +59,25 @@ export function passwordLoginRoutes(
     const form = formOf(req);
     const email = form.text('email', 320);
     const next = safeNext(form.text('next', 500), '');
-    const wait = await face.throttle.retryAfter(email, req.ip);
-    if (wait > 0) {
-      reply.header('Retry-After', String(wait));
-      const error = options.tooManyAttempts;
+    const attempt = await face.throttle.claim(email, req.clientIp);
+    if (!attempt.allowed) {
+      // within the wait the password is not checked at all: a right guess then would tell nothing either
+      reply.header('Retry-After', String(attempt.retryAfterSeconds));
+      const error = `${options.tooManyAttempts} Try again in ${waitText(attempt.retryAfterSeconds)}.`;
       return face.page(req, reply, 'login', { title: 'Sign in', next, email, error }, 429);
     }
-    const outcome = await options.verify(email, form.raw('password', 200));
+    let outcome: Awaited<ReturnType<PasswordLoginOptions['verify']>>;
+    try {
+      outcome = await options.verify(email, form.raw('password', 200));
+    } catch (err) {
+      attempt.abandon();
+      throw err;
+    }
     if ('error' in outcome) {
-      await face.throttle.failed(email, req.ip);
+      await attempt.failed();
       return face.page(req, reply, 'login', { title: 'Sign in', next, email, error: outcome.error }, 401);
     }
-    await face.throttle.succeeded(email);
+    await attempt.succeeded();
     await face.sessions.start(req, reply, outcome.userId);
     throw new Redirect(landing(next));
   });

@@ -14,11 +14,24 @@ import {
   revokeApplicationKey,
   updateApplication,
 } from '../access/index.js';
-import { getPlan, getService, listMetrics, listPlans, listServices } from '../catalog/index.js';
+import {
+  getPlan,
+  getService,
+  getServiceOpenapi,
+  listMetrics,
+  listPlans,
+  listServices,
+} from '../catalog/index.js';
+import { findCertificationPlan } from '../golive/index.js';
+import { partnerInsights } from '../insights/index.js';
 import { TrellisError, invalid } from '../kernel/index.js';
+import { type Period, isPeriod, windowOf } from '../gateway/index.js';
 import { queryUsage } from '../usage/index.js';
 import { type ChartData, bucketsBetween, tokensOn, valuesOn } from './usage-charts.js';
 import { type PortalFace, developerActor, ownApplication } from './portal-face.js';
+import { setFlash, takeFlash } from './flash.js';
+import { inPortal, portalServices } from './portal-catalog.js';
+import { buildSnippets, firstGetPath } from './snippets.js';
 import { Redirect, checked, formOf, problemsOf } from './web-pages.js';
 
 const hour = 3600_000;
@@ -26,6 +39,7 @@ const day = 24 * hour;
 
 export function applicationRoutes(scope: FastifyInstance, face: PortalFace): void {
   const { db, cd } = face;
+  const flashDeps = { db, clock: cd.clock, publicUrl: face.deps.config.publicUrl };
 
   scope.get('/apps', async (req, reply) => {
     const me = await face.requireDeveloper(req);
@@ -35,7 +49,7 @@ export function applicationRoutes(scope: FastifyInstance, face: PortalFace): voi
   });
 
   async function newAppForm(serviceId: string) {
-    const services = (await listServices(db, { limit: 200 })).data;
+    const services = await portalServices(face);
     const service = services.find((s) => s.id === serviceId) ?? services[0];
     const plans = service
       ? (await listPlans(db, { serviceId: service.id })).filter((p) => p.state === 'published')
@@ -45,12 +59,16 @@ export function applicationRoutes(scope: FastifyInstance, face: PortalFace): voi
   }
 
   scope.get('/apps/new', async (req, reply) => {
-    await face.requireDeveloper(req);
+    const me = await face.requireDeveloper(req);
     const q = req.query as Record<string, string | undefined>;
+    // First run (no application yet): the form is filled in, one click from a key and a snippet (issue 13).
+    const firstRun =
+      (await listApplications(db, { accountId: me.account.id }, { limit: 1 })).data.length === 0;
     return face.page(req, reply, 'app-new', {
-      title: 'New application',
+      title: firstRun ? 'Your first key' : 'New application',
       ...(await newAppForm(q.service ?? '')),
-      values: {},
+      values: firstRun ? { name: `${me.account.name} app` } : {},
+      firstRun,
       problems: [],
     });
   });
@@ -66,7 +84,12 @@ export function applicationRoutes(scope: FastifyInstance, face: PortalFace): voi
       }
       // Only a published plan of the chosen API may be picked here; a hidden plan id is as unknown as a wrong one.
       const plan = planId ? await getPlan(db, planId).catch(() => undefined) : undefined;
-      if (!plan || plan.serviceId !== serviceId || plan.state !== 'published') {
+      if (
+        !plan ||
+        plan.serviceId !== serviceId ||
+        plan.state !== 'published' ||
+        !(await inPortal(face, await getService(db, serviceId)))
+      ) {
         throw invalid([{ field: 'planId', message: 'choose one of the plans of the API' }]);
       }
       const input = checked(ApplicationCreate, {
@@ -79,14 +102,11 @@ export function applicationRoutes(scope: FastifyInstance, face: PortalFace): voi
         customFields: form.prefixed('cf_'),
       });
       const created = await createApplication(cd, developerActor(me), input);
-      const service = await getService(db, serviceId);
-      return face.page(
-        req,
-        reply,
-        'app',
-        await appView(face, created, service.id, { secret: created.secret.value }),
-        201,
-      );
+      // POST → redirect → GET: a reload shows the application, it never creates a second one (issue 13)
+      await setFlash(flashDeps, req, reply, `/apps/${created.id}`, me.session.tokenHash, {
+        secret: created.secret.value,
+      });
+      throw new Redirect(`/apps/${created.id}`);
     } catch (err) {
       const problems = problemsOf(err);
       if (!problems) throw err;
@@ -103,7 +123,8 @@ export function applicationRoutes(scope: FastifyInstance, face: PortalFace): voi
   scope.get('/apps/:id', async (req, reply) => {
     const me = await face.requireDeveloper(req);
     const app = await ownApplication(face, me, (req.params as { id: string }).id);
-    return face.page(req, reply, 'app', await appView(face, app, app.serviceId, {}));
+    const flash = await takeFlash(flashDeps, req, reply, `/apps/${app.id}`, me.session.tokenHash);
+    return face.page(req, reply, 'app', await appView(face, app, app.serviceId, flash));
   });
 
   scope.post('/apps/:id', async (req, reply) => {
@@ -133,14 +154,10 @@ export function applicationRoutes(scope: FastifyInstance, face: PortalFace): voi
     const me = await face.requireDeveloper(req);
     const app = await ownApplication(face, me, (req.params as { id: string }).id);
     const secret = await addApplicationKey(cd, developerActor(me), app.id);
-    const updated = await ownApplication(face, me, app.id);
-    return face.page(
-      req,
-      reply,
-      'app',
-      await appView(face, updated, app.serviceId, { secret: secret.value }),
-      201,
-    );
+    await setFlash(flashDeps, req, reply, `/apps/${app.id}`, me.session.tokenHash, {
+      secret: secret.value,
+    });
+    throw new Redirect(`/apps/${app.id}`);
   });
 
   scope.post('/apps/:id/keys/:keyId/revoke', async (req) => {
@@ -201,6 +218,7 @@ export function applicationRoutes(scope: FastifyInstance, face: PortalFace): voi
         ])
       : [undefined, undefined];
     const sum = (xs: number[] | undefined) => (xs ?? []).reduce((a, b) => a + b, 0);
+    const quotas = await remainingQuotas(face, app.id, plan, metrics, now);
     const charts = metrics.map((m) => {
       const limitOf = (period: string) =>
         plan.limits.find((l) => l.metricId === m.id && l.period === period && l.scope === 'application')
@@ -231,8 +249,12 @@ export function applicationRoutes(scope: FastifyInstance, face: PortalFace): voi
         withTokens,
       };
     });
+    // findings with their advice, health, calls refused with 429 and quota levels reached (issue 10)
+    const insights = await partnerInsights(db, app.id, app.serviceId, now);
     return face.page(req, reply, 'usage', {
       title: `Usage of ${app.name}`,
+      quotas,
+      insights,
       app,
       plan,
       service,
@@ -242,6 +264,45 @@ export function applicationRoutes(scope: FastifyInstance, face: PortalFace): voi
   });
 }
 
+/**
+ * Every limit of the plan on the application, with what is used in its current window and what remains (issue
+ * 13): the windows are the gateway's (calendar periods in UTC), the counts the usage sums as last flushed.
+ */
+async function remainingQuotas(
+  face: PortalFace,
+  applicationId: string,
+  plan: Awaited<ReturnType<typeof getPlan>>,
+  metrics: Awaited<ReturnType<typeof listMetrics>>,
+  now: number,
+) {
+  const limits = plan.limits.filter((l) => l.scope === 'application' && isPeriod(l.period));
+  return Promise.all(
+    limits.map(async (l) => {
+      const period = l.period as Period;
+      const window = windowOf(period, now);
+      const granularity = period === 'minute' ? 'minute' : period === 'hour' ? 'hour' : 'day';
+      const series = await queryUsage(face.db, {
+        applicationId,
+        metricId: l.metricId,
+        granularity,
+        from: new Date(window.start),
+        to: new Date(now + 1),
+      });
+      const used = series.reduce((s, x) => s + x.total, 0);
+      const metric = metrics.find((m) => m.id === l.metricId);
+      return {
+        metric: metric?.friendlyName ?? l.metricId,
+        systemName: metric?.systemName ?? l.metricId,
+        period,
+        limit: l.value,
+        used,
+        remaining: Math.max(0, l.value - used),
+        resetsAt: Number.isFinite(window.end) ? new Date(window.end).toISOString() : null,
+      };
+    }),
+  );
+}
+
 /** What the application page shows; `secret` is a key value shown this once. */
 async function appView(
   face: PortalFace,
@@ -249,16 +310,27 @@ async function appView(
   serviceId: string,
   extra: { secret?: string; notice?: string; problems?: { field: string; message: string }[] },
 ) {
-  const [service, plan, fields] = await Promise.all([
+  const [service, plan, fields, certificationPlan] = await Promise.all([
     getService(face.db, serviceId),
     getPlan(face.db, app.planId),
     listCustomFields(face.db, 'application'),
+    findCertificationPlan(face.db, serviceId),
   ]);
   const plans = (await listPlans(face.db, { serviceId })).filter((p) => p.state === 'published');
   const requested = app.requestedPlanId
     ? await getPlan(face.db, app.requestedPlanId).catch(() => undefined)
     : undefined;
+  const tokenUrl = `${face.deps.config.publicUrl.replace(/\/+$/, '')}/oauth/token`;
+  const snippets = buildSnippets({
+    service,
+    gatewayUrl: face.deps.config.gatewayPublicUrl,
+    tokenUrl,
+    path: firstGetPath(await getServiceOpenapi(face.db, serviceId)),
+    appId: app.appId,
+    ...(extra.secret && { secret: extra.secret }),
+  });
   return {
+    snippets,
     title: app.name,
     app,
     service,
@@ -267,7 +339,9 @@ async function appView(
     requested,
     fields,
     gatewayUrl: face.deps.config.gatewayPublicUrl,
-    tokenUrl: `${face.deps.config.publicUrl.replace(/\/+$/, '')}/oauth/token`,
+    tokenUrl,
+    // issue 11: the Certification link only where there is something to certify against
+    certifies: app.environment === 'sandbox' && certificationPlan !== null,
     secret: extra.secret ?? '',
     notice: extra.notice ?? '',
     problems: extra.problems ?? [],

@@ -15,6 +15,7 @@ import {
   verifyUserLogin,
 } from '../access/index.js';
 import { runChange, systemActor } from '../events/index.js';
+import { composeMail } from '../mail/index.js';
 import { TrellisError, hashSecret, invalid, isoNow } from '../kernel/index.js';
 import {
   deleteExpiredSsoTokens,
@@ -47,10 +48,12 @@ export function authRoutes(scope: FastifyInstance, face: PortalFace): void {
   scope.get('/signup', async (req, reply) => {
     const settings = await getPortalSettings(db);
     if (settings.signupMode === 'closed') return face.page(req, reply, 'signup-closed', { title: 'Sign up' });
+    const q = req.query as Record<string, string | undefined>;
     return face.page(req, reply, 'signup', {
       title: 'Sign up',
       ...(await signupFields()),
-      values: {},
+      // a visitor's "Get a key" for one API brings them back to it (issue 13)
+      values: { next: safeNext(q.next, '') },
       problems: [],
     });
   });
@@ -97,8 +100,28 @@ export function authRoutes(scope: FastifyInstance, face: PortalFace): void {
           'ucf',
         );
       });
+      await face.mailer.send(
+        await composeMail(
+          db,
+          'signup',
+          user.email,
+          {
+            name: user.name,
+            email: user.email,
+            organization: form.text('organization', 200),
+            accountState: state,
+            nextStep:
+              state === 'pending'
+                ? 'The provider reviews new accounts; you will be able to create applications once yours is approved.'
+                : 'Create an application to get your first key.',
+            loginUrl: `${face.deps.config.publicUrl}/login`,
+          },
+          face.deps.config.publicUrl,
+        ),
+      );
       await face.sessions.start(req, reply, user.id);
-      throw new Redirect('/apps?welcome=1');
+      // back to what the visitor chose, else the first-run page that ends in a key (issue 13)
+      throw new Redirect(safeNext(form.text('next', 500), '/apps/new?welcome=1'));
     } catch (err) {
       const shown = problemsOf(err);
       const conflict = err instanceof TrellisError && err.code === 'conflict';
@@ -132,7 +155,7 @@ export function authRoutes(scope: FastifyInstance, face: PortalFace): void {
     },
     home: '/apps',
     afterLogout: '/',
-    tooManyAttempts: 'Too many attempts. Wait a quarter of an hour, or reset your password.',
+    tooManyAttempts: 'Too many attempts. Wait a moment, or reset your password.',
   });
 
   // password reset
@@ -143,9 +166,16 @@ export function authRoutes(scope: FastifyInstance, face: PortalFace): void {
 
   scope.post('/password-reset', async (req, reply) => {
     const email = formOf(req).text('email', 320);
-    const wait = await face.throttle.retryAfter(`reset:${email}`, req.ip);
-    const user = wait === 0 ? await findUserByEmailAddress(db, email) : undefined;
-    if (wait === 0) await face.throttle.failed(`reset:${email}`, req.ip);
+    // every request counts as a failure of (reset:e-mail, address): past a few, delays, and nothing is said
+    const attempt = await face.throttle.claim(`reset:${email}`, req.clientIp);
+    let user: Awaited<ReturnType<typeof findUserByEmailAddress>>;
+    if (attempt.allowed) {
+      try {
+        user = await findUserByEmailAddress(db, email);
+      } finally {
+        await attempt.failed();
+      }
+    }
     if (user) {
       const token = randomBytes(32).toString('base64url');
       await insertPasswordReset(db, {
@@ -156,11 +186,15 @@ export function authRoutes(scope: FastifyInstance, face: PortalFace): void {
         used_at: null,
       });
       const link = `${face.deps.config.publicUrl}/password-reset/${token}`;
-      await face.mailer.send({
-        to: user.email,
-        subject: 'Reset your password',
-        text: `Someone (we hope you) asked to reset the password of ${user.email}.\n\nChoose a new one here within an hour:\n${link}\n\nIf it was not you, ignore this mail.`,
-      });
+      await face.mailer.send(
+        await composeMail(
+          db,
+          'password_reset',
+          user.email,
+          { email: user.email, resetUrl: link },
+          face.deps.config.publicUrl,
+        ),
+      );
     }
     // The same answer whether or not the address has an account: the page tells nobody who is a customer.
     return face.page(req, reply, 'reset-request', { title: 'Reset your password', sent: true });
@@ -260,29 +294,50 @@ export function authRoutes(scope: FastifyInstance, face: PortalFace): void {
   scope.get('/invitations/:token', async (req, reply) => {
     const { token } = req.params as { token: string };
     const invitation = token.length <= 100 ? await findOpenInvitation(db, cd.clock, token) : undefined;
-    return face.page(req, reply, 'invitation', { title: 'Join your team', invitation, token, problems: [] });
+    const userFields = await listCustomFields(db, 'user');
+    return face.page(req, reply, 'invitation', {
+      title: 'Join your team',
+      invitation,
+      token,
+      userFields,
+      values: {},
+      problems: [],
+    });
   });
 
   scope.post('/invitations/:token', async (req, reply) => {
     const { token } = req.params as { token: string };
     const form = formOf(req);
     const invitation = token.length <= 100 ? await findOpenInvitation(db, cd.clock, token) : undefined;
+    const userFields = await listCustomFields(db, 'user');
     const password = form.raw('password', 200);
-    const problems = [];
-    if (!form.text('name', 200)) problems.push({ field: 'name', message: 'is required' });
-    if (password.length < minPassword)
-      problems.push({ field: 'password', message: `at least ${minPassword} characters` });
-    if (!invitation || problems.length > 0) {
-      return face.page(
+    const name = form.text('name', 200);
+    const customFields = form.prefixed('ucf_');
+    const values = {
+      name,
+      ...Object.fromEntries(Object.entries(customFields).map(([k, v]) => [`ucf_${k}`, v])),
+    };
+    const again = (problems: { field: string; message: string }[]) =>
+      face.page(
         req,
         reply,
         'invitation',
-        { title: 'Join your team', invitation, token, problems },
+        { title: 'Join your team', invitation, token, userFields, values, problems },
         400,
       );
+    const problems = [];
+    if (!name) problems.push({ field: 'name', message: 'is required' });
+    if (password.length < minPassword)
+      problems.push({ field: 'password', message: `at least ${minPassword} characters` });
+    if (!invitation || problems.length > 0) return again(problems);
+    try {
+      const user = await acceptInvitation(cd, systemActor, token, { name, password, customFields });
+      await face.sessions.start(req, reply, user.id);
+    } catch (err) {
+      const shown = problemsOf(err);
+      if (!shown) throw err;
+      return again(shown);
     }
-    const user = await acceptInvitation(cd, systemActor, token, { name: form.text('name', 200), password });
-    await face.sessions.start(req, reply, user.id);
     throw new Redirect('/apps');
   });
 }

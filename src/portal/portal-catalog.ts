@@ -15,9 +15,11 @@ import {
   listServices,
 } from '../catalog/index.js';
 import { TrellisError, notFound } from '../kernel/index.js';
+import { frontPageSlug, readablePage, renderMarkdown } from './content-pages.js';
 import { csrfHeaderName } from './csrf.js';
 import { docsDocument } from './openapi-docs.js';
 import type { Developer, PortalFace } from './portal-face.js';
+import { buildSnippets, firstGetPath } from './snippets.js';
 
 /** Headers a "try it" call may carry to the gateway (plus the service's credential headers). */
 const relayedHeaders = ['accept', 'content-type', 'authorization'];
@@ -43,19 +45,49 @@ export async function visiblePlans(
   return plans.filter((p) => p.state === 'published' || own.has(p.id));
 }
 
-async function serviceOr404(face: PortalFace, id: string): Promise<Service> {
+/**
+ * Whether the portal shows a service: the provider published it and it has a published plan, so a partner who
+ * finds it can get a key (a draft, or an API without a plan to choose, is a dead end; issue 13).
+ */
+export async function inPortal(face: PortalFace, service: Service): Promise<boolean> {
+  if (service.portalState !== 'published') return false;
+  return (await listPlans(face.db, { serviceId: service.id })).some((p) => p.state === 'published');
+}
+
+/** The services the portal shows, in the catalog's order. */
+export async function portalServices(face: PortalFace): Promise<Service[]> {
+  const all = (await listServices(face.db, { limit: 200 })).data;
+  const shown = await Promise.all(all.map((s) => inPortal(face, s)));
+  return all.filter((_, i) => shown[i]);
+}
+
+/**
+ * A service the portal shows; `document` (the OpenAPI document, read by URL) asks only that it is published, so a
+ * provider can check the docs before making plans.
+ */
+async function serviceOr404(face: PortalFace, id: string, document = false): Promise<Service> {
   if (id.length > 64) throw notFound('API', id);
-  return getService(face.db, id).catch(() => {
+  const service = await getService(face.db, id).catch(() => {
     throw notFound('API', id);
   });
+  const shown = document ? service.portalState === 'published' : await inPortal(face, service);
+  if (!shown) throw notFound('API', id);
+  return service;
 }
 
 export function catalogRoutes(scope: FastifyInstance, face: PortalFace): void {
   const { db } = face;
 
   scope.get('/', async (req, reply) => {
-    const services = (await listServices(db, { limit: 200 })).data;
-    return face.page(req, reply, 'home', { title: 'APIs', services });
+    const services = await portalServices(face);
+    // the provider's front page (content page `index`), when this visitor may see it (issue 13)
+    const me = await face.developer(req);
+    const front = await readablePage(db, frontPageSlug, me && { accountId: me.account.id });
+    return face.page(req, reply, 'home', {
+      title: front?.title ?? 'APIs',
+      services,
+      front: front ? { title: front.title, html: renderMarkdown(front.body) } : undefined,
+    });
   });
 
   scope.get('/apis/:id', async (req, reply) => {
@@ -77,12 +109,20 @@ export function catalogRoutes(scope: FastifyInstance, face: PortalFace): void {
     const apps = me
       ? (await listApplications(db, { accountId: me.account.id, serviceId: service.id }, { limit: 200 })).data
       : [];
-    return face.page(req, reply, 'docs', { title: `${service.name} reference`, service, apps });
+    // what the page offers to copy calls the gateway itself, with the developer's first application of the API
+    const snippets = buildSnippets({
+      service,
+      gatewayUrl: face.deps.config.gatewayPublicUrl,
+      tokenUrl: `${face.deps.config.publicUrl.replace(/\/+$/, '')}/oauth/token`,
+      path: firstGetPath(await getServiceOpenapi(db, service.id)),
+      appId: apps[0]?.appId ?? 'YOUR_APP_ID',
+    });
+    return face.page(req, reply, 'docs', { title: `${service.name} reference`, service, apps, snippets });
   });
 
   scope.get('/apis/:id/openapi.json', async (req, reply) => {
     const { id } = req.params as { id: string };
-    const service = await serviceOr404(face, id);
+    const service = await serviceOr404(face, id, true);
     const doc = docsDocument(service, await getServiceOpenapi(db, service.id), `/try/${service.id}`);
     return reply.type('application/json').header('Cache-Control', 'no-store').send(doc);
   });

@@ -20,6 +20,7 @@ import { changeDeps } from '../control/index.js';
 import type { Actor } from '../events/index.js';
 import { TrellisError, notFound } from '../kernel/index.js';
 import type { Mailer } from '../mail/index.js';
+import { navigationPages } from './content-pages.js';
 import type { Csrf } from './csrf.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { Redirect, type Views, sendHtml } from './web-pages.js';
@@ -109,9 +110,12 @@ export function createPortalFace(parts: FaceParts): PortalFace {
     async page(req, reply, view, data, status = 200) {
       const me = await face.developer(req);
       const brand: PortalSettings = await getPortalSettings(db);
+      // the provider's content pages this visitor may see, in the navigation (issue 13)
+      const navPages = await navigationPages(db, me && { accountId: me.account.id });
       const html = parts.views.render(view, {
         ...data,
         brand,
+        navPages,
         me,
         path: req.url.split('?')[0],
         csrf: parts.csrf.token(req, reply, me?.session.tokenHash),

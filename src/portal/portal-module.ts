@@ -14,10 +14,14 @@ import { registerAssets, vendorAssets } from './assets.js';
 import { createCsrf, csrfFieldName } from './csrf.js';
 import { createLoginThrottle, defaultThrottle, type ThrottleOptions } from './login-throttle.js';
 import { applicationRoutes } from './portal-apps.js';
+import { goliveRoutes } from './portal-golive.js';
+import { certificationRoutes } from './portal-certification.js';
 import { authRoutes } from './portal-auth.js';
 import { catalogRoutes } from './portal-catalog.js';
+import { contentRoutes } from './portal-content.js';
 import { type PortalFace, createPortalFace } from './portal-face.js';
 import { teamRoutes } from './portal-team.js';
+import { webhookRoutes } from './portal-webhooks.js';
 import { createViews, formOf, htmlNotFoundRoute, installHtmlErrors } from './web-pages.js';
 import { createSessions } from './web-sessions.js';
 import { webKey } from './web-keys.js';
@@ -124,7 +128,11 @@ export function portalModule(options: PortalOptions = {}): ControlModule {
       catalogRoutes(scope, face);
       authRoutes(scope, face);
       applicationRoutes(scope, face);
+      goliveRoutes(scope, face);
+      webhookRoutes(scope, face);
+      await certificationRoutes(scope, face);
       teamRoutes(scope, face);
+      contentRoutes(scope, face);
       // Unknown pages: an HTML 404 for browsers; the management API, OAuth and discovery keep JSON.
       htmlNotFoundRoute(scope, ['/admin', '/oauth', '/.well-known'], (req, reply, page) =>
         face.page(req, reply, 'error', { title: page.title, error: page }, page.status),

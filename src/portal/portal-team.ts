@@ -10,7 +10,9 @@ import {
   updateUser,
 } from '../access/index.js';
 import { TrellisError, invalid, notFound } from '../kernel/index.js';
+import { composeMail } from '../mail/index.js';
 import { type Developer, type PortalFace, developerActor, requireAccountAdmin } from './portal-face.js';
+import { setFlash, takeFlash } from './flash.js';
 import { Redirect, formOf, problemsOf } from './web-pages.js';
 
 export function teamRoutes(scope: FastifyInstance, face: PortalFace): void {
@@ -40,9 +42,17 @@ export function teamRoutes(scope: FastifyInstance, face: PortalFace): void {
     return user;
   }
 
+  const flashDeps = { db: face.db, clock: face.cd.clock, publicUrl: face.deps.config.publicUrl };
+
   scope.get('/team', async (req, reply) => {
     const me = await face.requireDeveloper(req);
-    return face.page(req, reply, 'team', await teamView(me, {}));
+    const flash = await takeFlash(flashDeps, req, reply, '/team', me.session.tokenHash);
+    return face.page(
+      req,
+      reply,
+      'team',
+      await teamView(me, { ...(flash.notice && { notice: flash.notice }) }),
+    );
   });
 
   scope.post('/team/invitations', async (req, reply) => {
@@ -56,17 +66,26 @@ export function teamRoutes(scope: FastifyInstance, face: PortalFace): void {
         throw invalid([{ field: 'email', message: 'an e-mail address is required' }]);
       }
       const invitation = await createInvitation(cd, developerActor(me), me.account.id, { email, role });
-      await face.mailer.send({
-        to: invitation.email,
-        subject: `${me.user.name} invites you to ${me.account.name}`,
-        text: `${me.user.name} invites you to join ${me.account.name} on the developer portal.\n\nAccept within a week:\n${face.deps.config.publicUrl}/invitations/${invitation.token}\n`,
-      });
-      return face.page(
-        req,
-        reply,
-        'team',
-        await teamView(me, { notice: `Invitation sent to ${invitation.email}.` }),
+      await face.mailer.send(
+        await composeMail(
+          face.db,
+          'invitation',
+          invitation.email,
+          {
+            inviterName: me.user.name,
+            accountName: me.account.name,
+            email: invitation.email,
+            role,
+            acceptUrl: `${face.deps.config.publicUrl}/invitations/${invitation.token}`,
+          },
+          face.deps.config.publicUrl,
+        ),
       );
+      // POST → redirect → GET: a reload never sends a second invitation (issue 13)
+      await setFlash(flashDeps, req, reply, '/team', me.session.tokenHash, {
+        notice: `Invitation sent to ${invitation.email}.`,
+      });
+      throw new Redirect('/team');
     } catch (err) {
       const conflict = err instanceof TrellisError && err.code === 'conflict';
       const problems = problemsOf(err) ?? (conflict ? [{ field: 'email', message: err.message }] : undefined);

@@ -86,14 +86,18 @@ export async function insertLoginAttempt(db: Executor, key: string, at: string):
     .execute();
 }
 
-export async function countLoginAttempts(db: Executor, key: string, since: string): Promise<number> {
-  const row = await webDb(db)
+/** Per key: the attempts since its own start time, and when the latest was (ISO); keys without any are absent. */
+export async function summarizeLoginAttempts(
+  db: Executor,
+  windows: readonly { key: string; since: string }[],
+): Promise<Map<string, { count: number; last: string }>> {
+  const rows = await webDb(db)
     .selectFrom('login_attempts')
-    .select((eb) => eb.fn.countAll().as('n'))
-    .where('key', '=', key)
-    .where('at', '>=', since)
-    .executeTakeFirst();
-  return Number(row?.n ?? 0);
+    .select((eb) => ['key', eb.fn.countAll().as('n'), eb.fn.max('at').as('last')])
+    .where((eb) => eb.or(windows.map((w) => eb.and([eb('key', '=', w.key), eb('at', '>=', w.since)]))))
+    .groupBy('key')
+    .execute();
+  return new Map(rows.map((r) => [r.key, { count: Number(r.n), last: String(r.last) }]));
 }
 
 export async function deleteLoginAttempts(db: Executor, key: string): Promise<void> {

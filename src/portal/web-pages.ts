@@ -7,6 +7,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { Eta } from 'eta';
 import { type FieldProblem, TrellisError, invalid } from '../kernel/index.js';
+import { isForeignKeyViolation, isUniqueViolation } from '../store/index.js';
 
 export interface Views {
   render(name: string, data: object): string;
@@ -151,6 +152,17 @@ export function installHtmlErrors(
     else if (err.statusCode === 415) known = new TrellisError('unsupported_media_type');
     else if (err.statusCode === 400)
       known = new TrellisError('validation_failed', 'The request is not valid.');
+    // Two forms creating the same name at once: the database's refusal is the visitor's conflict, not a bug.
+    else if (isUniqueViolation(err))
+      known = new TrellisError(
+        'conflict',
+        'Something with the same name or address already exists. Choose another and try again.',
+      );
+    else if (isForeignKeyViolation(err))
+      known = new TrellisError(
+        'conflict',
+        'This refers to something that no longer exists, or is still in use.',
+      );
     if (!known) {
       req.log.error({ err }, 'unhandled error');
       known = new TrellisError('internal');

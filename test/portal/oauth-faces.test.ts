@@ -53,8 +53,8 @@ describe('OAuth services in the portal and the console', () => {
   it('gives a developer a client id and a client secret shown once', async () => {
     const form = await dev.get(`/apps/new?service=${serviceId}`);
     const planId = /name="planId" value="(pln_[0-9a-z]+)"/.exec(form.body)?.[1] ?? '';
-    const created = await dev.post('/apps/new', { serviceId, planId, name: 'Books sync' });
-    expect(created.statusCode).toBe(201);
+    const created = await dev.submit('/apps/new', { serviceId, planId, name: 'Books sync' });
+    expect(created.posted).toBe(303);
     expect(created.body).toContain('Your new client secret');
     expect(created.body).toMatch(/id="new-secret" readonly value="trcs_/);
     appId = /\/apps\/(app_[0-9a-z]+)\/usage/.exec(created.body)?.[1] ?? '';
@@ -126,7 +126,7 @@ describe('OAuth services in the portal and the console', () => {
   it('edits OAuth settings and generates a login secret shown once in the console', async () => {
     const page = await admin.get(`/admin/services/${serviceId}`);
     expect(page.body).toContain('<h2 id="oauth">OAuth 2.0</h2>');
-    const saved = await admin.post(`/admin/services/${serviceId}/oauth`, {
+    const saved = await admin.submit(`/admin/services/${serviceId}/oauth`, {
       loginUrl: 'https://ledger.test/login',
       accessTokenTtl: '900',
       refreshTokenTtl: '86400',
@@ -138,7 +138,7 @@ describe('OAuth services in the portal and the console', () => {
       900,
       86400,
     ]);
-    const bad = await admin.post(`/admin/services/${serviceId}/oauth`, {
+    const bad = await admin.submit(`/admin/services/${serviceId}/oauth`, {
       loginUrl: 'javascript:alert(1)',
       accessTokenTtl: '5',
       refreshTokenTtl: '86400',
@@ -147,8 +147,8 @@ describe('OAuth services in the portal and the console', () => {
     expect(bad.body).toContain('loginUrl');
     expect(bad.body).toContain('accessTokenTtl');
 
-    const made = await admin.post(`/admin/services/${serviceId}/oauth/login-secret`, {});
-    expect(made.statusCode).toBe(201);
+    const made = await admin.submit(`/admin/services/${serviceId}/oauth/login-secret`, {});
+    expect(made.posted).toBe(303);
     const secret = /id="login-secret" readonly value="(trls_[A-Za-z0-9_-]+)"/.exec(made.body)?.[1] ?? '';
     expect(secret).toMatch(/^trls_/);
     const later = await admin.get(`/admin/services/${serviceId}`);

@@ -3,7 +3,13 @@
  * single sign-on, team invitations, and the interactive docs document.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setServiceOpenapi, updateService } from '../../src/catalog/index.js';
+import {
+  createPlan,
+  createService,
+  publishOpenapi,
+  setServiceOpenapi,
+  updateService,
+} from '../../src/catalog/index.js';
 import { systemActor } from '../../src/events/index.js';
 import { listMail } from '../../src/mail/index.js';
 import { signSsoToken, webKey } from '../../src/portal/index.js';
@@ -25,12 +31,12 @@ describe.each(dialects)('portal flows (%s)', (dialect) => {
 
   it('creates an application with a key shown once, rotates it, and refuses to revoke the last key', async () => {
     await dev.get(`/apps/new?service=${h.serviceId}`);
-    const created = await dev.post('/apps/new', {
+    const created = await dev.submit('/apps/new', {
       serviceId: h.serviceId,
       planId: h.plans.free,
       name: 'Rotator',
     });
-    expect(created.statusCode).toBe(201);
+    expect(created.posted).toBe(303);
     const first = secretIn(created.body);
     expect(first).toMatch(/^trk_/);
     const appId = /\/apps\/(app_[0-9a-z]+)\/usage/.exec(created.body)?.[1] ?? '';
@@ -42,8 +48,8 @@ describe.each(dialects)('portal flows (%s)', (dialect) => {
     const lastRevoke = await dev.post(`/apps/${appId}/keys/${oldKey}/revoke`, {});
     expect(lastRevoke.statusCode).toBe(409);
     await dev.get(`/apps/${appId}`);
-    const added = await dev.post(`/apps/${appId}/keys`, {});
-    expect(added.statusCode).toBe(201);
+    const added = await dev.submit(`/apps/${appId}/keys`, {});
+    expect(added.posted).toBe(303);
     expect(secretIn(added.body)).toMatch(/^trk_/);
     expect(secretIn(added.body)).not.toBe(first);
     const revoked = await dev.post(`/apps/${appId}/keys/${oldKey}/revoke`, {});
@@ -71,7 +77,10 @@ describe.each(dialects)('portal flows (%s)', (dialect) => {
     // The same answer for an unknown address: the page tells nobody who has an account.
     expect(unknown.statusCode).toBe(asked.statusCode);
     expect(unknown.body).toContain('If an account uses that address');
-    const mails = await listMail(h.store.db, { to: 'dev@flows.test' });
+    // the signup's welcome mail (issue 13) went to this address too; one reset mail was sent
+    const mails = (await listMail(h.store.db, { to: 'dev@flows.test' })).filter(
+      (m) => m.subject === 'Reset your password',
+    );
     expect(mails).toHaveLength(1);
     expect(mails[0]?.state).toBe('kept');
     expect(await listMail(h.store.db, { to: 'nobody@flows.test' })).toHaveLength(0);
@@ -128,7 +137,7 @@ describe.each(dialects)('portal flows (%s)', (dialect) => {
 
   it('invites a member by mail; members cannot manage the team', async () => {
     await dev.get('/team');
-    const invited = await dev.post('/team/invitations', { email: 'new@flows.test', role: 'member' });
+    const invited = await dev.submit('/team/invitations', { email: 'new@flows.test', role: 'member' });
     expect(invited.body).toContain('Invitation sent to new@flows.test');
     const mail = (await listMail(h.store.db, { to: 'new@flows.test' }))[0];
     const link = /\/invitations\/[A-Za-z0-9_]+/.exec(mail?.text ?? '')?.[0] ?? '';
@@ -139,7 +148,7 @@ describe.each(dialects)('portal flows (%s)', (dialect) => {
     const team = await member.get('/team');
     expect(team.body).toContain('New Member');
     expect(team.body).not.toContain('Invite someone');
-    const refused = await member.post('/team/invitations', { email: 'other@flows.test' });
+    const refused = await member.submit('/team/invitations', { email: 'other@flows.test' });
     expect(refused.statusCode).toBe(403);
     expect((await member.get(link)).body).toContain('not valid');
   });
@@ -164,6 +173,52 @@ describe.each(dialects)('portal flows (%s)', (dialect) => {
     const docs = await dev.get(`/apis/${h.serviceId}/docs`);
     expect(docs.body).toContain('/assets/vendor/swagger-ui-bundle.js');
     expect(docs.body).not.toMatch(/https?:\/\/(?!localhost)[a-z0-9.-]+\/[^"]*\.(js|css)/);
+  });
+
+  it('tells where query credentials go: query parameters, not headers (issue 12, item 6)', async () => {
+    const cd = { db: h.store.db, clock: h.clock };
+    const mail = await createService(cd, systemActor, {
+      name: 'Mail',
+      systemName: 'mail-query',
+      upstreamProduction: 'http://127.0.0.1:9/',
+      authMode: 'app_id_app_key',
+      credentialsLocation: 'query',
+      appIdName: 'api_user',
+      appKeyName: 'api_key',
+    });
+    const bronze = await createPlan(cd, systemActor, mail.id, { name: 'Bronze', systemName: 'bronze' });
+    await dev.get(`/apps/new?service=${mail.id}`);
+    const created = await dev.submit('/apps/new', { serviceId: mail.id, planId: bronze.id, name: 'Mailer' });
+    expect(created.posted).toBe(303);
+    const appPage = /\/apps\/(app_[0-9a-z]+)\/usage/.exec(created.body)?.[1] ?? '';
+    const page = (await dev.get(`/apps/${appPage}`)).body;
+    expect(page).toMatch(/data-testid="app-id-place">query parameter <code>api_user<\/code>/);
+    expect(page).toMatch(/data-testid="app-key-place"><code>api_key<\/code> query parameter/);
+    expect(page).toMatch(/data-testid="example-call">curl "[^"]*\?api_user=[^&]+&amp;api_key=&lt;key&gt;"/);
+    expect(page).not.toContain('(header <code>api_user');
+  });
+
+  it('serves a Swagger 2.0 document, YAML-typed `swagger: 2.0` included, to the interactive docs (issue 12, item 3)', async () => {
+    const cd = { db: h.store.db, clock: h.clock };
+    const v2 = await createService(cd, systemActor, {
+      name: 'Legacy',
+      systemName: 'legacy-v2',
+      upstreamProduction: 'http://127.0.0.1:9/',
+    });
+    // the portal shows an API with a published plan only (issue 13)
+    await createPlan(cd, systemActor, v2.id, { name: 'Basic', systemName: 'basic' });
+    await publishOpenapi(cd, systemActor, v2.id, {
+      swagger: 2,
+      info: { title: 'Legacy', version: '2' },
+      host: 'api.legacy.test',
+      basePath: '/api',
+      paths: { '/mail.send.json': { post: { operationId: 'mailSend', responses: {} } } },
+    });
+    const doc = (await h.agent().get(`/apis/${v2.id}/openapi.json`)).json();
+    expect(doc).toMatchObject({ swagger: '2.0', basePath: `/try/${v2.id}/api` });
+    expect(doc.host).toBeUndefined();
+    expect(doc.securityDefinitions.apiKey).toMatchObject({ type: 'apiKey', in: 'header' });
+    expect(Object.keys(doc.paths)).toEqual(['/mail.send.json']);
   });
 
   it('refuses the try-it relay without a session or without the CSRF header', async () => {

@@ -9,10 +9,10 @@ import { consoleModule } from '../../src/console/index.js';
 import { type ControlApp, buildControlApp } from '../../src/control/index.js';
 import { systemActor } from '../../src/events/index.js';
 import { ManualClock } from '../../src/kernel/index.js';
-import { portalModule } from '../../src/portal/index.js';
+import { type ThrottleOptions, portalModule } from '../../src/portal/index.js';
 import type { DialectName } from '../../src/store/index.js';
 import { type TestStore, freshStore } from '../support/stores.js';
-import { WebAgent } from './web-agent.js';
+import { type AgentOrigin, WebAgent } from './web-agent.js';
 
 export interface PortalHarness {
   app: ControlApp;
@@ -24,14 +24,35 @@ export interface PortalHarness {
   adminEmail: string;
   adminPassword: string;
   adminToken: string;
-  agent(): WebAgent;
+  /** A browser; `from` sets the socket address and headers (e.g. `X-Forwarded-For`) of its every request. */
+  agent(from?: AgentOrigin): WebAgent;
   close(): Promise<void>;
 }
 
-export async function startPortal(dialect: DialectName = 'sqlite'): Promise<PortalHarness> {
+export interface PortalHarnessOptions {
+  /** `TRELLIS_TRUSTED_PROXIES` (requests come from 127.0.0.1 unless an agent says otherwise). */
+  trustedProxies?: string[];
+  /** `TRELLIS_OUTBOUND_ALLOW_HOSTS` (a webhook receiver on 127.0.0.1). */
+  outboundAllowHosts?: string[];
+  /** Login throttling of both faces; default: the faces' defaults. */
+  throttle?: ThrottleOptions;
+}
+
+export async function startPortal(
+  dialect: DialectName = 'sqlite',
+  options: PortalHarnessOptions = {},
+): Promise<PortalHarness> {
   const store = await freshStore(dialect);
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 12));
-  const config = loadConfig({}, { databaseUrl: store.url, logLevel: 'silent' });
+  const config = loadConfig(
+    {},
+    {
+      databaseUrl: store.url,
+      logLevel: 'silent',
+      trustedProxies: options.trustedProxies ?? [],
+      outboundAllowHosts: options.outboundAllowHosts ?? [],
+    },
+  );
   const deps = { db: store.db, clock };
   const service = await createService(deps, systemActor, {
     name: 'Weather',
@@ -66,7 +87,10 @@ export async function startPortal(dialect: DialectName = 'sqlite'): Promise<Port
   const app = await buildControlApp(
     { config, store, clock },
     {
-      modules: [portalModule({ throttle: { windowMs: 900_000, perEmail: 3, perIp: 100 } }), consoleModule()],
+      modules: [
+        portalModule({ ...(options.throttle && { throttle: options.throttle }) }),
+        consoleModule({ ...(options.throttle && { throttle: options.throttle }) }),
+      ],
     },
   );
   await app.ready();
@@ -80,7 +104,7 @@ export async function startPortal(dialect: DialectName = 'sqlite'): Promise<Port
     adminEmail: 'admin@provider.test',
     adminPassword,
     adminToken: token.token,
-    agent: () => new WebAgent(app),
+    agent: (from) => new WebAgent(app, from),
     close: async () => {
       await app.close();
       await store.cleanup();

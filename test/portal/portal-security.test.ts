@@ -12,7 +12,7 @@ const appIdIn = (html: string) => /\/apps\/(app_[0-9a-z]+)/.exec(html)?.[1] ?? '
 
 async function createApp(agent: WebAgent, h: PortalHarness, name: string, planId = h.plans.free) {
   await agent.get(`/apps/new?service=${h.serviceId}`);
-  return agent.post('/apps/new', { serviceId: h.serviceId, planId, name });
+  return agent.submit('/apps/new', { serviceId: h.serviceId, planId, name });
 }
 
 describe('portal security', () => {
@@ -26,7 +26,7 @@ describe('portal security', () => {
     alice = await signUp(h, 'alice@acme.test', 'Acme');
     mallory = await signUp(h, 'mallory@evil.test', 'Evil');
     const res = await createApp(alice, h, 'Alice app');
-    expect(res.statusCode).toBe(201);
+    expect(res.posted).toBe(303);
     aliceApp = appIdIn(res.body);
     expect(aliceApp).toMatch(/^app_/);
   });
@@ -128,7 +128,7 @@ describe('portal security', () => {
     await mallory.get(`/apps/new?service=${h.serviceId}`);
     const form = await mallory.get(`/apps/new?service=${h.serviceId}`);
     expect(form.body).not.toContain(h.plans.secret);
-    const res = await mallory.post('/apps/new', {
+    const res = await mallory.submit('/apps/new', {
       serviceId: h.serviceId,
       planId: h.plans.secret,
       name: 'sneaky',
@@ -149,16 +149,16 @@ describe('portal security', () => {
 
   it('escapes what developers type', async () => {
     const res = await createApp(alice, h, '<script>alert(1)</script>');
-    expect(res.statusCode).toBe(201);
+    expect(res.posted).toBe(303);
     expect(res.body).not.toContain('<script>alert(1)</script>');
     expect(res.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(res.headers['content-security-policy']).toContain("script-src 'self'");
   });
 
-  it('throttles login attempts per e-mail, even with the right password afterwards', async () => {
+  it('slows login guessing with delays, and lets the right password in once the delay passed', async () => {
     await signUp(h, 'target@acme.test', 'Target');
     const agent = h.agent();
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       await agent.get('/login');
       const res = await agent.post('/login', { email: 'target@acme.test', password: `wrong-${i}-password` });
       expect(res.statusCode).toBe(401);
@@ -169,8 +169,8 @@ describe('portal security', () => {
       password: 'correct horse battery',
     });
     expect(blocked.statusCode).toBe(429);
-    expect(blocked.headers['retry-after']).toBeDefined();
-    h.clock.advance(16 * 60_000);
+    expect(blocked.headers['retry-after']).toBe('1');
+    h.clock.advance(1000);
     await agent.get('/login');
     const later = await agent.post('/login', {
       email: 'target@acme.test',

@@ -5,11 +5,20 @@
 import type { LightMyRequestResponse } from 'fastify';
 import type { ControlApp } from '../../src/control/index.js';
 
+/** Where an agent's requests come from: the socket address, and headers a proxy in front would add. */
+export interface AgentOrigin {
+  remoteAddress?: string;
+  headers?: Record<string, string>;
+}
+
 export class WebAgent {
   readonly cookies = new Map<string, string>();
   lastHtml = '';
 
-  constructor(private readonly app: ControlApp) {}
+  constructor(
+    private readonly app: ControlApp,
+    private readonly from: AgentOrigin = {},
+  ) {}
 
   private remember(res: LightMyRequestResponse): void {
     for (const c of res.cookies) {
@@ -32,10 +41,28 @@ export class WebAgent {
     const res = await this.app.inject({
       method: 'GET',
       url,
-      headers: { cookie: this.cookieHeader(), ...headers },
+      headers: { cookie: this.cookieHeader(), ...this.from.headers, ...headers },
+      ...(this.from.remoteAddress && { remoteAddress: this.from.remoteAddress }),
     });
     this.remember(res);
     return res;
+  }
+
+  /**
+   * Posts a form as a browser submits it: a 303 answer (POST → redirect → GET) is followed with a GET, and the
+   * page reached is returned with the POST's own status as `posted`.
+   */
+  async submit(
+    url: string,
+    fields: Record<string, string | string[]>,
+    options: { csrf?: string | null; headers?: Record<string, string> } = {},
+  ): Promise<LightMyRequestResponse & { posted: number; location: string }> {
+    const res = await this.post(url, fields, options);
+    const location = String(res.headers.location ?? '');
+    if (res.statusCode !== 303 || !location.startsWith('/')) {
+      return Object.assign(res, { posted: res.statusCode, location: '' });
+    }
+    return Object.assign(await this.get(location), { posted: res.statusCode, location });
   }
 
   /** Posts a form; the CSRF token of the last page is added unless `csrf: null`. */
@@ -55,8 +82,10 @@ export class WebAgent {
       headers: {
         cookie: this.cookieHeader(),
         'content-type': 'application/x-www-form-urlencoded',
+        ...this.from.headers,
         ...options.headers,
       },
+      ...(this.from.remoteAddress && { remoteAddress: this.from.remoteAddress }),
       payload: params.toString(),
     });
     this.remember(res);

@@ -53,9 +53,16 @@
   window.SwaggerUIBundle({
     url: root.getAttribute('data-spec'),
     domNode: root,
-    deepLinking: true,
+    // deep links put a link inside each operation's button (axe: nested-interactive)
+    deepLinking: false,
     tryItOutEnabled: !!csrf,
     persistAuthorization: false,
+    // Swagger UI's server select has no label of its own (axe: select-name)
+    onComplete: () => {
+      for (const select of root.querySelectorAll('select#servers, .servers select')) {
+        select.setAttribute('aria-label', 'Server');
+      }
+    },
     requestInterceptor: async (request) => {
       const url = new URL(request.url, window.location.href);
       if (url.origin === window.location.origin && url.pathname.startsWith('/try/')) {

@@ -4,11 +4,13 @@
     button.addEventListener('click', async () => {
       const input = document.querySelector(button.getAttribute('data-copy'));
       if (!input) return;
-      input.select();
+      // an input's value, or a code block's text (the snippets)
+      const text = 'value' in input ? input.value : input.textContent;
+      if (typeof input.select === 'function') input.select();
       try {
-        await navigator.clipboard.writeText(input.value);
+        await navigator.clipboard.writeText(text);
       } catch {
-        document.execCommand('copy');
+        if (typeof input.select === 'function') document.execCommand('copy');
       }
       button.textContent = 'Copied';
     });

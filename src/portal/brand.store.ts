@@ -1,0 +1,103 @@
+/** All SQL of content pages and the partner showcase. */
+import type { Selectable, Updateable } from 'kysely';
+import type { Executor } from '../store/index.js';
+import type { BrandTables, ContentPageTable, ShowcaseEntryTable } from './brand-tables.js';
+
+function brandDb(db: Executor) {
+  return db.withTables<BrandTables>();
+}
+
+export type ContentPageRow = Selectable<ContentPageTable>;
+export type ShowcaseRow = Selectable<ShowcaseEntryTable> & { account_id: string };
+
+export async function listPageRows(db: Executor): Promise<ContentPageRow[]> {
+  return brandDb(db).selectFrom('content_pages').selectAll().orderBy('position').orderBy('id').execute();
+}
+
+export async function findPageRow(db: Executor, id: string): Promise<ContentPageRow | undefined> {
+  return brandDb(db).selectFrom('content_pages').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findPageRowBySlug(db: Executor, slug: string): Promise<ContentPageRow | undefined> {
+  return brandDb(db).selectFrom('content_pages').selectAll().where('slug', '=', slug).executeTakeFirst();
+}
+
+export async function insertPageRow(db: Executor, row: ContentPageTable): Promise<void> {
+  await brandDb(db).insertInto('content_pages').values(row).execute();
+}
+
+export async function updatePageRow(
+  db: Executor,
+  id: string,
+  patch: Updateable<ContentPageTable>,
+): Promise<void> {
+  await brandDb(db).updateTable('content_pages').set(patch).where('id', '=', id).execute();
+}
+
+export async function deletePageRow(db: Executor, id: string): Promise<void> {
+  await brandDb(db).deleteFrom('content_pages').where('id', '=', id).execute();
+}
+
+function showcaseQuery(db: Executor) {
+  return brandDb(db)
+    .selectFrom('showcase_entries as s')
+    .innerJoin('applications as a', 'a.id', 's.application_id')
+    .selectAll('s')
+    .select('a.account_id');
+}
+
+export async function listShowcaseRows(
+  db: Executor,
+  filter: { shownOnly?: boolean } = {},
+): Promise<ShowcaseRow[]> {
+  let q = showcaseQuery(db);
+  if (filter.shownOnly) q = q.where('s.featured', '=', 1).where('s.consent', '=', 1);
+  return q.orderBy('s.position').orderBy('s.application_id').execute();
+}
+
+export async function findShowcaseRow(db: Executor, applicationId: string): Promise<ShowcaseRow | undefined> {
+  return showcaseQuery(db).where('s.application_id', '=', applicationId).executeTakeFirst();
+}
+
+/** Writes the row of an application (insert, or update the one there). */
+export async function writeShowcaseRow(db: Executor, row: ShowcaseEntryTable): Promise<void> {
+  const { application_id, ...rest } = row;
+  const r = await brandDb(db)
+    .updateTable('showcase_entries')
+    .set(rest)
+    .where('application_id', '=', application_id)
+    .executeTakeFirst();
+  if (Number(r.numUpdatedRows) === 0) await brandDb(db).insertInto('showcase_entries').values(row).execute();
+}
+
+export async function deleteShowcaseRow(db: Executor, applicationId: string): Promise<boolean> {
+  const r = await brandDb(db)
+    .deleteFrom('showcase_entries')
+    .where('application_id', '=', applicationId)
+    .executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}
+
+/** A row of `settings` (the uploaded favicon is kept there). */
+export async function findSettingRow(
+  db: Executor,
+  key: string,
+): Promise<{ value: string; updated_at: string } | undefined> {
+  return db.selectFrom('settings').select(['value', 'updated_at']).where('key', '=', key).executeTakeFirst();
+}
+
+export async function writeSettingRow(db: Executor, key: string, value: string, now: string): Promise<void> {
+  const updated = await db
+    .updateTable('settings')
+    .set({ value, updated_at: now })
+    .where('key', '=', key)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) {
+    await db.insertInto('settings').values({ key, value, updated_at: now }).execute();
+  }
+}
+
+export async function deleteSettingRow(db: Executor, key: string): Promise<boolean> {
+  const r = await db.deleteFrom('settings').where('key', '=', key).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}
