@@ -1,10 +1,12 @@
 /**
  * Developer accounts and applications: search, approve, suspend, resume, change an application's plan, see
- * credentials' prefixes and usage.
+ * credentials' prefixes and usage, and — when its service has a certification plan — the report card of the
+ * application's latest certification run (or of a past one, `?run=`) with links to every run (issue 11).
  */
 import type { FastifyInstance } from 'fastify';
 import {
   changeApplicationPlan,
+  declineApplicationPlan,
   deleteApplication,
   getAccount,
   getApplication,
@@ -15,6 +17,8 @@ import {
   transitionApplication,
 } from '../access/index.js';
 import { getPlan, getService, listMetrics, listPlans } from '../catalog/index.js';
+import { findCertificationPlan, listCertificationRuns, reportCard } from '../golive/index.js';
+import { applicationHealth, listFindings } from '../insights/index.js';
 import { type FieldProblem, notFound } from '../kernel/index.js';
 import { getClientOAuthSettings, updateClientOAuthSettings } from '../oauth/index.js';
 import {
@@ -23,6 +27,7 @@ import {
   bucketsBetween,
   formOf,
   problemsOf,
+  safeNext,
   tokensOn,
   valuesOn,
 } from '../portal/index.js';
@@ -82,7 +87,8 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     const admin = await face.requireAdmin(req);
     const { action } = req.params as { action: string };
     await transitionAccount(cd, adminActor(admin), id(req), actionOf(action));
-    throw new Redirect(`/admin/accounts/${id(req)}`);
+    // one click from the dashboard's inbox goes back there
+    throw new Redirect(safeNext(formOf(req).text('back', 200), `/admin/accounts/${id(req)}`));
   });
 
   scope.get('/applications', async (req, reply) => {
@@ -100,18 +106,51 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
         ),
       ),
     );
+    // the account and the plan of each row, named (issue 13): one lookup per distinct id on the page
+    const named = async (ids: string[], name: (id: string) => Promise<string>) =>
+      Object.fromEntries(await Promise.all([...new Set(ids)].map(async (i) => [i, await name(i)] as const)));
+    const [accounts, plans] = await Promise.all([
+      named(
+        page.data.map((a) => a.accountId),
+        async (i) => (await getAccount(db, i)).name,
+      ),
+      named(
+        page.data.flatMap((a) => (a.requestedPlanId ? [a.planId, a.requestedPlanId] : [a.planId])),
+        async (i) => (await getPlan(db, i)).name,
+      ),
+    ]);
     return face.page(req, reply, 'applications', {
       title: 'Applications',
       apps: page.data,
+      accounts,
+      plans,
       services,
       filter,
       next: nextPageUrl('/admin/applications', filter, page.nextCursor),
     });
   });
 
+  /**
+   * The certification panel: null when the service has no plan, or for a production application without runs (its
+   * runs are its sandbox application's); otherwise the runs, newest first, and the card of the latest or asked run.
+   */
+  async function certificationView(
+    app: { id: string; serviceId: string; environment: string },
+    runId?: string,
+  ) {
+    const plan = await findCertificationPlan(db, app.serviceId);
+    if (plan === null) return null;
+    const runs = await listCertificationRuns(db, app.id);
+    if (runs.length === 0 && app.environment !== 'sandbox') return null;
+    const shown = runId === undefined ? runs[0] : runs.find((r) => r.id === runId);
+    if (runId !== undefined && shown === undefined) throw notFound('certification run', runId);
+    const back = `/admin/applications/${app.id}${runId === undefined ? '' : `?run=${runId}`}`;
+    return { runs, card: shown ? await reportCard(db, shown) : null, back };
+  }
+
   async function applicationView(
     appId: string,
-    extra: { notice?: string; problems?: FieldProblem[]; refusal?: string } = {},
+    extra: { notice?: string; problems?: FieldProblem[]; refusal?: string; runId?: string } = {},
   ) {
     const app = await getApplication(db, appId);
     const [account, service, plan, plans, metrics] = await Promise.all([
@@ -166,6 +205,12 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     };
     const sum = (xs: number[] | undefined) => (xs ?? []).reduce((a, b) => a + b, 0);
     const requested = plans.find((p) => p.id === app.requestedPlanId);
+    // the health panel (issue 10): the last 24 hours as the partner saw them, and findings not yet resolved
+    const [health, openFindings, certification] = await Promise.all([
+      applicationHealth(db, app.id, app.serviceId, now - day, now - (now % 60_000) + 60_000),
+      listFindings(db, { applicationId: app.id, state: 'open', limit: 20 }),
+      certificationView(app, extra.runId),
+    ]);
     return {
       title: app.name,
       app,
@@ -178,6 +223,9 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
       charts,
       client,
       tokens: oauth ? { day: sum(tokensHourly), month: sum(tokensDaily) } : null,
+      health,
+      findings: openFindings.data,
+      certification,
       notice: extra.notice ?? '',
       problems: extra.problems ?? [],
       refusal: extra.refusal ?? '',
@@ -186,14 +234,25 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
 
   scope.get('/applications/:id', async (req, reply) => {
     await face.requireAdmin(req);
-    return face.page(req, reply, 'application', await applicationView(id(req)));
+    const run = (req.query as Record<string, unknown>).run;
+    const runId = typeof run === 'string' && run.length <= 64 ? run : undefined;
+    return face.page(req, reply, 'application', await applicationView(id(req), { ...(runId && { runId }) }));
   });
 
   scope.post('/applications/:id/plan', async (req, reply) => {
     const admin = await face.requireAdmin(req);
     const planId = formOf(req).text('planId', 64);
     await changeApplicationPlan(cd, adminActor(admin), id(req), planId);
+    const back = safeNext(formOf(req).text('back', 200), '');
+    if (back) throw new Redirect(back);
     return face.page(req, reply, 'application', await applicationView(id(req), { notice: 'Plan changed.' }));
+  });
+
+  /** Declines the plan the developer asked for (the dashboard's inbox). */
+  scope.post('/applications/:id/decline-plan', async (req) => {
+    const admin = await face.requireAdmin(req);
+    await declineApplicationPlan(cd, adminActor(admin), id(req));
+    throw new Redirect(safeNext(formOf(req).text('back', 200), `/admin/applications/${id(req)}`));
   });
 
   /** Redirect URIs of an OAuth client (one per line), for the authorization-code flow. */
@@ -234,6 +293,6 @@ export function accountRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     const admin = await face.requireAdmin(req);
     const { action } = req.params as { action: string };
     await transitionApplication(cd, adminActor(admin), id(req), actionOf(action));
-    throw new Redirect(`/admin/applications/${id(req)}`);
+    throw new Redirect(safeNext(formOf(req).text('back', 200), `/admin/applications/${id(req)}`));
   });
 }

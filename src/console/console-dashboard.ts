@@ -3,7 +3,8 @@
  * week, and the applications that called most.
  */
 import type { FastifyInstance } from 'fastify';
-import { listApplications } from '../access/index.js';
+import { listAccounts, listApplications } from '../access/index.js';
+import { getPlan } from '../catalog/index.js';
 import { queryTraffic } from '../usage/index.js';
 import type { ConsoleFace } from './console-face.js';
 
@@ -51,8 +52,24 @@ export function dashboardRoutes(scope: FastifyInstance, face: ConsoleFace): void
       .sort((a, b) => b.calls - a.calls)
       .slice(0, 10);
 
+    // The inbox: what waits for the provider, each with its one-click answer (issue 13).
+    const [pendingAccounts, pendingApps, recent] = await Promise.all([
+      listAccounts(db, { state: 'pending' }, { limit: 50 }),
+      listApplications(db, { state: 'pending' }, { limit: 50 }),
+      listApplications(db, {}, { limit: 200 }),
+    ]);
+    const planRequests = await Promise.all(
+      recent.data
+        .filter((a) => a.requestedPlanId !== null)
+        .map(async (a) => ({
+          app: a,
+          from: await getPlan(db, a.planId),
+          to: await getPlan(db, a.requestedPlanId!),
+        })),
+    );
     return face.page(req, reply, 'dashboard', {
       title: 'Dashboard',
+      inbox: { accounts: pendingAccounts.data, applications: pendingApps.data, planRequests },
       today: {
         calls: sum(today, 'calls'),
         errors: sum(today, 'clientErrors') + sum(today, 'serverErrors'),

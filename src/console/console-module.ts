@@ -26,9 +26,14 @@ import {
 } from '../portal/index.js';
 import { accountRoutes } from './console-accounts.js';
 import { dashboardRoutes } from './console-dashboard.js';
+import { insightsRoutes } from './console-insights.js';
+import { goliveRoutes } from './console-golive.js';
+import { certificationRoutes } from './console-certification.js';
 import { type ConsoleFace, createConsoleFace } from './console-face.js';
+import { brandRoutes } from './console-brand.js';
 import { providerRoutes } from './console-provider.js';
 import { serviceRoutes } from './console-services.js';
+import { webhookRoutes } from './console-webhooks.js';
 
 export interface ConsoleOptions {
   throttle?: ThrottleOptions;
@@ -84,9 +89,14 @@ export function consoleModule(options: ConsoleOptions = {}): ControlModule {
         });
         loginRoutes(scope, face);
         dashboardRoutes(scope, face);
+        insightsRoutes(scope, face);
+        goliveRoutes(scope, face);
+        certificationRoutes(scope, face);
         serviceRoutes(scope, face);
         accountRoutes(scope, face);
         providerRoutes(scope, face);
+        brandRoutes(scope, face);
+        webhookRoutes(scope, face);
         // Unknown console pages: an HTML 404 for browsers; the management API keeps its JSON errors.
         htmlNotFoundRoute(scope, ['/admin/api'], (req, reply, page) =>
           face.page(req, reply, 'error', { title: page.title, error: page }, page.status),
@@ -107,6 +117,6 @@ function loginRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     home: '/admin',
     mayReturnTo: (path) => path.startsWith('/admin'),
     afterLogout: '/admin/login',
-    tooManyAttempts: 'Too many attempts. Wait a quarter of an hour.',
+    tooManyAttempts: 'Too many attempts.',
   });
 }

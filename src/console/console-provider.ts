@@ -24,7 +24,16 @@ import {
 } from '../access/index.js';
 import { type FieldProblem, TrellisError } from '../kernel/index.js';
 import { listMail } from '../mail/index.js';
-import { Redirect, checked, formOf, problemsOf, rotateWebKey, webKey } from '../portal/index.js';
+import {
+  Redirect,
+  checked,
+  formOf,
+  problemsOf,
+  rotateWebKey,
+  setFlash,
+  takeFlash,
+  webKey,
+} from '../portal/index.js';
 import { type ConsoleFace, adminActor } from './console-face.js';
 
 function problemsOrConflict(err: unknown, field: string): FieldProblem[] | undefined {
@@ -37,6 +46,15 @@ export function providerRoutes(scope: FastifyInstance, face: ConsoleFace): void 
   const id = (req: { params: unknown }) => (req.params as { id: string }).id;
 
   // custom fields
+
+  /** `mobile, web, desktop` (commas or lines) → the choices of a select; empty: free text. */
+  const choicesOf = (text: string) =>
+    text
+      .split(/[,\n]/)
+      .map((c) => c.trim())
+      .filter((c) => c.length > 0);
+  /** A position typed in the form; empty: the default. */
+  const positionOf = (text: string) => (text === '' ? undefined : Number(text));
 
   async function fieldsView(problems: FieldProblem[] = [], notice = '') {
     return { title: 'Custom fields', fields: await listCustomFields(db), problems, notice };
@@ -56,6 +74,10 @@ export function providerRoutes(scope: FastifyInstance, face: ConsoleFace): void 
         name: form.text('name', 100),
         label: form.text('label', 200),
         required: form.has('required'),
+        choices: choicesOf(form.text('choices', 10_000)),
+        ...(positionOf(form.text('position', 10)) !== undefined && {
+          position: positionOf(form.text('position', 10)),
+        }),
       });
       await createCustomField(cd, adminActor(admin), input);
       throw new Redirect('/admin/custom-fields');
@@ -74,6 +96,10 @@ export function providerRoutes(scope: FastifyInstance, face: ConsoleFace): void 
       const input = checked(CustomFieldUpdate, {
         label: form.text('label', 200),
         required: form.has('required'),
+        choices: choicesOf(form.text('choices', 10_000)),
+        ...(positionOf(form.text('position', 10)) !== undefined && {
+          position: positionOf(form.text('position', 10)),
+        }),
       });
       const field = await updateCustomField(cd, adminActor(admin), id(req), input);
       return face.page(req, reply, 'custom-fields', await fieldsView([], `Field ${field.name} saved.`));
@@ -109,8 +135,19 @@ export function providerRoutes(scope: FastifyInstance, face: ConsoleFace): void 
   }
 
   scope.get('/portal-settings', async (req, reply) => {
-    await face.requireAdmin(req);
-    return face.page(req, reply, 'portal-settings', await settingsView());
+    const admin = await face.requireAdmin(req);
+    // the favicon upload (console-brand.ts) says how it went here
+    const flash = await takeFlash(
+      { db, clock: cd.clock, publicUrl: face.deps.config.publicUrl },
+      req,
+      reply,
+      '/admin/portal-settings',
+      admin.session.tokenHash,
+    );
+    return face.page(req, reply, 'portal-settings', {
+      ...(await settingsView()),
+      faviconNotice: flash.notice ?? '',
+    });
   });
 
   scope.post('/portal-settings', async (req, reply) => {
@@ -136,6 +173,8 @@ export function providerRoutes(scope: FastifyInstance, face: ConsoleFace): void 
         customCss: form.raw('customCss', 50_000),
         footerLinks,
         signupMode: form.text('signupMode', 10),
+        senderAddress: form.text('senderAddress', 320),
+        contactEmail: form.text('contactEmail', 320),
       });
       await updatePortalSettings(cd, adminActor(admin), input);
       return face.page(req, reply, 'portal-settings', await settingsView({ notice: 'Settings saved.' }));
@@ -208,9 +247,17 @@ export function providerRoutes(scope: FastifyInstance, face: ConsoleFace): void 
     };
   }
 
+  const flashDeps = { db, clock: cd.clock, publicUrl: face.deps.config.publicUrl };
+
   scope.get('/tokens', async (req, reply) => {
-    await face.requireAdmin(req);
-    return face.page(req, reply, 'tokens', await tokensView());
+    const admin = await face.requireAdmin(req);
+    const flash = await takeFlash(flashDeps, req, reply, '/admin/tokens', admin.session.tokenHash);
+    return face.page(
+      req,
+      reply,
+      'tokens',
+      await tokensView({ ...(flash.secret && { created: flash.secret }) }),
+    );
   });
 
   scope.post('/tokens', async (req, reply) => {
@@ -222,7 +269,11 @@ export function providerRoutes(scope: FastifyInstance, face: ConsoleFace): void 
         scope: form.text('scope', 20),
       });
       const token = await createAdminToken(cd, adminActor(admin), input);
-      return face.page(req, reply, 'tokens', await tokensView({ created: token.token }), 201);
+      // POST → redirect → GET: a reload shows the list, it never makes a second token (issue 13)
+      await setFlash(flashDeps, req, reply, '/admin/tokens', admin.session.tokenHash, {
+        secret: token.token,
+      });
+      throw new Redirect('/admin/tokens');
     } catch (err) {
       const problems = problemsOf(err);
       if (!problems) throw err;

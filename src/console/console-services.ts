@@ -3,8 +3,8 @@
  * plans, and a plan's limits in a grid of every metric × period.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { parse as parseYaml } from 'yaml';
 import {
+  EndUserLimitSet,
   MappingRuleCreate,
   MetricCreate,
   PlanCreate,
@@ -19,29 +19,34 @@ import {
   deleteMetric,
   deletePlan,
   deletePlanLimit,
+  deleteEndUserLimit,
   deleteService,
   getPlan,
+  limitWarnings,
   getService,
   importOpenapi,
+  publishOpenapi,
+  listEndUserLimits,
   listMappingRules,
   listMetrics,
   listPlans,
   listServices,
   makeDefaultPlan,
   periods,
+  setEndUserLimit,
   setMetricEnabled,
   setPlanLimit,
   updatePlan,
   updateService,
 } from '../catalog/index.js';
-import { type FieldProblem, TrellisError, invalid, notFound } from '../kernel/index.js';
+import { type FieldProblem, TrellisError, invalid, notFound, readClientYaml } from '../kernel/index.js';
 import {
   createSealer,
   generateLoginSecret,
   getServiceOAuthSettings,
   updateServiceOAuthSettings,
 } from '../oauth/index.js';
-import { Redirect, checked, formOf, problemsOf } from '../portal/index.js';
+import { Redirect, checked, formOf, problemsOf, setFlash, takeFlash } from '../portal/index.js';
 import { type ConsoleFace, adminActor, cursorOf, nextPageUrl, refusalOf } from './console-face.js';
 
 /** The rows of the limits grid: limits per application, and per end user of an application. */
@@ -55,10 +60,29 @@ function present(fields: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== ''));
 }
 
+/** The periods the limits grid shows first. */
+const commonPeriods: ReadonlySet<string> = new Set(['minute', 'hour', 'day', 'month']);
+
 export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
   const { db, cd } = face;
   const sealer = createSealer(face.deps.config.oauthKeySecret);
   const id = (req: { params: unknown }) => (req.params as { id: string }).id;
+  const flashDeps = { db, clock: cd.clock, publicUrl: face.deps.config.publicUrl };
+  /** POST → redirect → GET: the notice (and a secret shown once) go to the service page, at the form's place. */
+  async function backToService(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    serviceId: string,
+    formName: string,
+    flash: { notice?: string; secret?: string },
+  ): Promise<never> {
+    const admin = await face.requireAdmin(req);
+    await setFlash(flashDeps, req, reply, `/admin/services/${serviceId}`, admin.session.tokenHash, {
+      ...flash,
+      place: formName,
+    });
+    throw new Redirect(`/admin/services/${serviceId}#${formName}`);
+  }
 
   async function serviceView(
     serviceId: string,
@@ -71,11 +95,12 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     } = {},
   ) {
     const service = await getService(db, serviceId);
-    const [metrics, rules, plans, oauth] = await Promise.all([
+    const [metrics, rules, plans, oauth, endUserLimits] = await Promise.all([
       listMetrics(db, serviceId),
       listMappingRules(db, serviceId),
       listPlans(db, { serviceId }),
       service.authMode === 'oauth2' ? getServiceOAuthSettings(db, serviceId) : undefined,
+      listEndUserLimits(db, serviceId),
     ]);
     return {
       title: service.name,
@@ -83,6 +108,8 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
       metrics,
       rules,
       plans,
+      endUserLimits,
+      periods,
       metricName: Object.fromEntries(metrics.map((m) => [m.id, m.systemName])),
       problems: extra.problems ?? [],
       notice: extra.notice ?? '',
@@ -104,8 +131,7 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
   ) {
     try {
       const notice = await change();
-      if (notice === undefined) throw new Redirect(`/admin/services/${serviceId}#${formName}`);
-      return face.page(req, reply, 'service', await serviceView(serviceId, { notice, form: formName }));
+      return await backToService(req, reply, serviceId, formName, notice === undefined ? {} : { notice });
     } catch (err) {
       const problems = problemsOf(err);
       if (!problems) throw err;
@@ -144,7 +170,8 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
           description: form.text('description'),
         }),
       );
-      const service = await createService(cd, adminActor(admin), input);
+      // a new service is a draft: the portal shows it once the provider publishes it (issue 13)
+      const service = await createService(cd, adminActor(admin), { ...input, portalState: 'draft' });
       throw new Redirect(`/admin/services/${service.id}`);
     } catch (err) {
       const problems =
@@ -165,8 +192,19 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
   });
 
   scope.get('/services/:id', async (req, reply) => {
-    await face.requireAdmin(req);
-    return face.page(req, reply, 'service', await serviceView(id(req)));
+    const admin = await face.requireAdmin(req);
+    const path = `/admin/services/${id(req)}`;
+    const flash = await takeFlash(flashDeps, req, reply, path, admin.session.tokenHash);
+    return face.page(
+      req,
+      reply,
+      'service',
+      await serviceView(id(req), {
+        ...(flash.notice && { notice: flash.notice }),
+        ...(flash.secret && { loginSecret: flash.secret }),
+        ...(flash.place && { form: flash.place }),
+      }),
+    );
   });
 
   /** Deletes a service; the domain refuses while it has applications, and the page says so. */
@@ -196,11 +234,13 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
         appIdName: form.text('appIdName', 100),
         appKeyName: form.text('appKeyName', 100),
         gatewayPathPrefix: form.text('gatewayPathPrefix', 255),
+        portalState: form.text('portalState', 10),
       });
+      // the "Publish in the portal" button posts its field alone: fields not sent are left as they are
       const input = checked(ServiceUpdate, {
         ...fields,
-        description: form.text('description'),
-        gatewayHost: form.text('gatewayHost', 255),
+        ...(form.has('description') && { description: form.text('description') }),
+        ...(form.has('gatewayHost') && { gatewayHost: form.text('gatewayHost', 255) }),
         // An empty secret token field keeps the current one; "none" removes it.
         ...(form.text('secretToken', 500) === 'none'
           ? { secretToken: null }
@@ -209,8 +249,51 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
             : {}),
       });
       await updateService(cd, adminActor(admin), id(req), input);
+      if (input.portalState !== undefined && Object.keys(input).length === 1) {
+        return input.portalState === 'published'
+          ? 'Published: the portal shows the service while it has a published plan.'
+          : 'Back to draft: the portal no longer shows the service.';
+      }
       return 'Settings saved.';
     });
+  });
+
+  // End-user limits of the whole service (every plan's end users, unless a plan sets its own), and where the end
+  // user is named.
+
+  scope.post('/services/:id/end-user-limits', async (req, reply) => {
+    const admin = await face.requireAdmin(req);
+    const form = formOf(req);
+    return onService(req, reply, id(req), 'end-users', async () => {
+      const source = form.text('endUserKeySource', 10) === 'claim' ? 'claim' : 'header';
+      await updateService(
+        cd,
+        adminActor(admin),
+        id(req),
+        checked(ServiceUpdate, {
+          endUserKeySource: source,
+          endUserKeyName: form.text('endUserKeyName', 100),
+        }),
+      );
+      const metricId = form.text('metricId', 64);
+      const value = form.text('value', 20);
+      if (metricId && value !== '') {
+        const input = checked(EndUserLimitSet, {
+          metricId,
+          period: form.text('period', 10),
+          value: Number(value),
+        });
+        await setEndUserLimit(cd, adminActor(admin), id(req), input);
+      }
+      return 'End-user limits saved.';
+    });
+  });
+
+  scope.post('/services/:id/end-user-limits/:limitId/delete', async (req) => {
+    const admin = await face.requireAdmin(req);
+    const { limitId } = req.params as { limitId: string };
+    await deleteEndUserLimit(cd, adminActor(admin), id(req), limitId);
+    throw new Redirect(`/admin/services/${id(req)}#end-users`);
   });
 
   // OAuth settings of an `oauth2` service: token lifetimes, the provider's login page, the login secret.
@@ -236,20 +319,18 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
   scope.post('/services/:id/oauth/login-secret', async (req, reply) => {
     const admin = await face.requireAdmin(req);
     const { loginSecret } = await generateLoginSecret(cd, adminActor(admin), sealer, id(req));
-    return face.page(
-      req,
-      reply,
-      'service',
-      await serviceView(id(req), { loginSecret, form: 'oauth', notice: 'New login secret generated.' }),
-      201,
-    );
+    return backToService(req, reply, id(req), 'oauth', {
+      secret: loginSecret,
+      notice: 'New login secret generated.',
+    });
   });
 
   scope.post('/services/:id/metrics', async (req, reply) => {
     const admin = await face.requireAdmin(req);
     const form = formOf(req);
     return onService(req, reply, id(req), 'metrics', async () => {
-      const kind = form.text('kind', 10) === 'metric' ? 'metric' : 'method';
+      const chosen = form.text('kind', 12);
+      const kind = chosen === 'metric' || chosen === 'metric-hits' ? 'metric' : 'method';
       const input = checked(
         MetricCreate,
         present({
@@ -258,6 +339,7 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
           description: form.text('description'),
         }),
       );
+      if (chosen === 'metric-hits') input.parent = 'hits';
       await createMetric(cd, adminActor(admin), id(req), kind, input);
       return undefined;
     });
@@ -296,22 +378,25 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
 
   scope.post('/services/:id/openapi', async (req, reply) => {
     const admin = await face.requireAdmin(req);
-    const text = formOf(req).raw('document', 5 * 1024 * 1024);
+    const form = formOf(req);
+    const text = form.raw('document', 5 * 1024 * 1024);
+    const intent = form.text('intent', 10);
     return onService(req, reply, id(req), 'openapi', async () => {
-      let document: unknown;
-      try {
-        // YAML is a superset of JSON: one parser reads both forms of an OpenAPI document.
-        document = parseYaml(text);
-      } catch (err) {
-        throw invalid([
-          { field: 'document', message: `not JSON or YAML: ${(err as Error).message.split('\n')[0]}` },
-        ]);
-      }
+      // YAML is a superset of JSON: one parser reads both forms of an OpenAPI document (depth bounded first).
+      const document = readClientYaml(text, 'document');
       if (typeof document !== 'object' || document === null || Array.isArray(document)) {
         throw invalid([{ field: 'document', message: 'paste or choose an OpenAPI document' }]);
       }
-      const result = await importOpenapi(cd, adminActor(admin), id(req), document as Record<string, unknown>);
-      return `Imported ${result.operations} operations: ${result.methodsCreated.length} new methods, ${result.rulesCreated} new mapping rules.`;
+      const doc = document as Record<string, unknown>;
+      if (intent !== 'import') {
+        const published = await publishOpenapi(cd, adminActor(admin), id(req), doc);
+        return `Published the docs (${published.version}, ${published.operations} operations); mapping rules unchanged.`;
+      }
+      const result = await importOpenapi(cd, adminActor(admin), id(req), doc);
+      const skipped = result.skipped.length
+        ? ` Skipped ${result.skipped.length} already counted by a rule: ${result.skipped.map((s) => s.operation).join(', ')}.`
+        : '';
+      return `Imported ${result.operations} operations: ${result.methodsCreated.length} new methods, ${result.rulesCreated} new mapping rules.${skipped}`;
     });
   });
 
@@ -333,27 +418,35 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
 
   async function planView(
     planId: string,
-    extra: { problems?: FieldProblem[]; notice?: string; refusal?: string } = {},
+    extra: { problems?: FieldProblem[]; notice?: string; refusal?: string; allPeriods?: boolean } = {},
   ) {
     const plan = await getPlan(db, planId).catch(() => {
       throw notFound('plan', planId);
     });
-    const [service, metrics] = await Promise.all([
+    const [service, metrics, warnings] = await Promise.all([
       getService(db, plan.serviceId),
       listMetrics(db, plan.serviceId),
+      limitWarnings(db, plan),
     ]);
     // Keyed by `<scope>:<metric>:<period>`: a row per metric for the application, another for each end user.
     const grid = Object.fromEntries(
       plan.limits.map((l) => [`${l.scope}:${l.metricId}:${l.period}`, l.value]),
+    );
+    // The grid fits a laptop (issue 13): the common periods, and any other that has a limit; the rest on request.
+    const shown = periods.filter(
+      (p) => extra.allPeriods || commonPeriods.has(p) || plan.limits.some((l) => l.period === p),
     );
     return {
       title: plan.name,
       plan,
       service,
       metrics,
-      periods,
+      periods: shown,
+      hiddenPeriods: periods.filter((p) => !shown.includes(p)),
+      allPeriods: extra.allPeriods === true,
       grid,
       limitScopes,
+      warnings,
       problems: extra.problems ?? [],
       notice: extra.notice ?? '',
       refusal: extra.refusal ?? '',
@@ -362,7 +455,8 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
 
   scope.get('/plans/:id', async (req, reply) => {
     await face.requireAdmin(req);
-    return face.page(req, reply, 'plan', await planView(id(req)));
+    const allPeriods = (req.query as Record<string, string | undefined>).periods === 'all';
+    return face.page(req, reply, 'plan', await planView(id(req), { allPeriods }));
   });
 
   scope.post('/plans/:id', async (req, reply) => {
@@ -418,9 +512,13 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     const form = formOf(req);
     const problems: FieldProblem[] = [];
     const wanted = new Map<string, number | null>();
+    // the periods the page showed (its hidden field); without it, every period
+    const gridPeriods = new Set<string>(form.has('periods') ? form.text('periods', 100).split(',') : periods);
     for (const limitScope of limitScopes) {
       for (const m of metrics) {
         for (const period of periods) {
+          // a period the grid did not show is left as it is
+          if (!gridPeriods.has(period)) continue;
           const raw = form.text(`${limitScope.field}_${m.id}_${period}`, 20);
           if (raw !== '' && !/^\d{1,15}$/.test(raw)) {
             problems.push({
@@ -437,6 +535,7 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
     for (const { scope: limitScope } of limitScopes) {
       for (const m of metrics) {
         for (const period of periods) {
+          if (!wanted.has(`${limitScope}:${m.id}:${period}`)) continue;
           const value = wanted.get(`${limitScope}:${m.id}:${period}`) ?? null;
           const existing = plan.limits.find(
             (l) => l.metricId === m.id && l.period === period && l.scope === limitScope,

@@ -27,7 +27,7 @@ describe('admin console', () => {
     admin = await signInAdmin(h);
     dev = await signUp(h, 'dev@console.test', 'Console Co');
     await dev.get('/apps/new');
-    const created = await dev.post('/apps/new', {
+    const created = await dev.submit('/apps/new', {
       serviceId: h.serviceId,
       planId: h.plans.pro,
       name: 'Needs review',
@@ -169,14 +169,23 @@ describe('admin console', () => {
       '  /geocode:',
       '    post: {operationId: geocode, responses: {"200": {description: ok}}}',
     ].join('\n');
-    const imported = await admin.post(`/admin/services/${serviceId}/openapi`, { document: yaml });
+    const published = await admin.submit(`/admin/services/${serviceId}/openapi`, {
+      document: yaml,
+      intent: 'publish',
+    });
+    expect(published.body).toContain('Published the docs (openapi 3.0.3, 2 operations)');
+    expect(await listMappingRules(h.store.db, serviceId)).toEqual([]);
+    const imported = await admin.submit(`/admin/services/${serviceId}/openapi`, {
+      document: yaml,
+      intent: 'import',
+    });
     expect(imported.body).toContain('Imported 2 operations');
     const metrics = await listMetrics(h.store.db, serviceId);
     expect(metrics.map((m) => m.systemName).sort()).toEqual(['geocode', 'get_tile', 'hits']);
     expect((await listMappingRules(h.store.db, serviceId)).map((r) => r.pattern)).toContain(
       '/tiles/{z}/{x}/{y}$',
     );
-    const notDoc = await admin.post(`/admin/services/${serviceId}/openapi`, { document: 'just: text' });
+    const notDoc = await admin.submit(`/admin/services/${serviceId}/openapi`, { document: 'just: text' });
     expect(notDoc.statusCode).toBe(400);
 
     const created = await admin.post(`/admin/services/${serviceId}/plans`, {
@@ -245,7 +254,7 @@ describe('admin console', () => {
 
   it('creates an admin API token shown once that works on the management API', async () => {
     await admin.get('/admin/tokens');
-    const res = await admin.post('/admin/tokens', { name: 'ci', scope: 'read' });
+    const res = await admin.submit('/admin/tokens', { name: 'ci', scope: 'read' });
     const token = /id="new-token" readonly value="(trat_[A-Za-z0-9]+)"/.exec(res.body)?.[1] ?? '';
     expect(token).toMatch(/^trat_/);
     const api = await h.app.inject({
