@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type RealTrellis,
   accessibilityViolations,
+  executeTryIt,
   launchChromium,
   screenshot,
   startRealTrellis,
@@ -64,8 +65,9 @@ describe('partner and provider in a browser', () => {
     await page.getByLabel(/^Password/).fill('correct horse battery');
     await screenshot(page, '02-portal-signup');
     await page.getByRole('button', { name: 'Create account' }).click();
-    await page.waitForURL(/\/apps/);
-    expect(await page.textContent('h1')).toContain('Your applications');
+    // a first-run page: the form of a first application, filled in (issue 13)
+    await page.waitForURL(/\/apps\/new\?welcome=1/);
+    expect(await page.textContent('h1')).toContain('Your first key');
   });
 
   it('shows published plans only', async () => {
@@ -85,12 +87,12 @@ describe('partner and provider in a browser', () => {
     await page.waitForSelector('#new-secret');
     key = await page.inputValue('#new-secret');
     expect(key).toMatch(/^trk_/);
-    await page.getByRole('button', { name: 'Copy' }).click();
-    await page.getByRole('button', { name: 'Copied' }).waitFor();
+    await page.locator('button[data-copy="#new-secret"]').click();
+    await page.locator('button[data-copy="#new-secret"]', { hasText: 'Copied' }).waitFor();
     expect(await page.evaluate('navigator.clipboard.readText()')).toBe(key);
     appId = /\/apps\/(app_[0-9a-z]+)\/usage/.exec(await page.content())?.[1] ?? '';
     expect(appId).toMatch(/^app_/);
-    expect(await page.textContent('[data-testid=app-state]')).toContain('live');
+    expect(await page.textContent('[data-testid=app-state]')).toBe('approved');
     await screenshot(page, '04-portal-app-created');
   });
 
@@ -101,10 +103,7 @@ describe('partner and provider in a browser', () => {
     await page.locator('.auth-btn-wrapper button.authorize').click();
     await page.locator('.auth-btn-wrapper button.btn-done').click();
     // "Try it out" is already on for a signed-in developer: open the operation and execute.
-    await page.locator('.opblock-summary-control').first().click();
-    const relayed = page.waitForResponse((r) => r.url().includes(`/try/${t.serviceId}/forecast`));
-    await page.locator('.execute').click();
-    const response = await relayed;
+    const response = await executeTryIt(page, `/try/${t.serviceId}/forecast`);
     expect(response.status()).toBe(200);
     expect(await response.json()).toEqual({ forecast: 'sunny', path: '/forecast' });
     const status = page.locator('.live-responses-table tbody .response-col_status').first();
@@ -143,7 +142,7 @@ describe('partner and provider in a browser', () => {
     await page.getByLabel(/Pro/).check();
     await page.getByRole('button', { name: 'Create application' }).click();
     await page.waitForSelector('#new-secret');
-    expect(await page.textContent('[data-testid=app-state]')).toContain('pending');
+    expect(await page.textContent('[data-testid=app-state]')).toBe('awaiting approval');
   });
 
   it('keeps a second account out of the first one’s application, and refuses forms without CSRF', async () => {
@@ -216,7 +215,7 @@ describe('partner and provider in a browser', () => {
     // The partner sees the approval and the plan they were moved to, hidden or not.
     await page.goto(`${t.controlUrl}/apps`);
     await page.getByRole('link', { name: 'Pro dashboard' }).click();
-    expect(await page.textContent('[data-testid=app-state]')).toContain('live');
+    expect(await page.textContent('[data-testid=app-state]')).toBe('approved');
     expect(await page.textContent('[data-testid=app-plan]')).toContain('Partner Secret');
     // … while the catalog still hides that plan from everyone else.
     const anon = await browser.newContext();
@@ -256,10 +255,7 @@ describe('partner and provider in a browser', () => {
     await page.waitForSelector('[data-testid=oauth-status][data-state=ok]');
     // the secret is gone from the page once exchanged
     expect(await page.inputValue('#oauth-secret')).toBe('');
-    await page.locator('.opblock-summary-control').first().click();
-    const relayed = page.waitForResponse((r) => r.url().includes(`/try/${t.oauthServiceId}/balance`));
-    await page.locator('.execute').click();
-    const response = await relayed;
+    const response = await executeTryIt(page, `/try/${t.oauthServiceId}/balance`);
     expect(response.status()).toBe(200);
     expect(await response.request().headerValue('authorization')).toMatch(/^Bearer eyJ/);
     expect(await response.json()).toEqual({ forecast: 'sunny', path: '/balance' });
@@ -332,11 +328,17 @@ describe('partner and provider in a browser', () => {
 
   it('has no serious or critical accessibility violations on the main pages (axe-core)', async () => {
     const found: string[] = [];
-    const check = async (p: Page, path: string, exclude: string[] = []) => {
-      await p.goto(`${t.controlUrl}${path}`);
-      for (const v of await accessibilityViolations(p, exclude)) {
-        found.push(`${path}: ${v.id} (${v.impact}) ${v.help} — ${v.targets.join(', ')}`);
+    // in light and in dark mode (issue 13: both faces follow the system's prefers-color-scheme)
+    const check = async (p: Page, path: string, exclude: string[] = [], ready = '') => {
+      for (const colorScheme of ['light', 'dark'] as const) {
+        await p.emulateMedia({ colorScheme });
+        await p.goto(`${t.controlUrl}${path}`);
+        if (ready) await p.locator(ready).first().waitFor();
+        for (const v of await accessibilityViolations(p, exclude)) {
+          found.push(`${colorScheme} ${path}: ${v.id} (${v.impact}) ${v.help} — ${v.targets.join(', ')}`);
+        }
       }
+      await p.emulateMedia({ colorScheme: 'light' });
     };
     const anon = await browser.newContext();
     const a = await anon.newPage();
@@ -361,8 +363,9 @@ describe('partner and provider in a browser', () => {
     ]) {
       await check(page, path);
     }
-    // Swagger UI's own markup is a vendor bundle: the page around it is checked, the widget is not ours to fix.
-    await check(page, `/apis/${t.oauthServiceId}/docs`, ['#docs']);
+    // the docs pages, Swagger UI's widget included (issue 13: its contrast and labels fixed by the portal)
+    await check(page, `/apis/${t.oauthServiceId}/docs`, [], '.opblock');
+    await check(page, `/apis/${t.serviceId}/docs`, [], '.opblock');
     const { context, p } = await consolePage();
     for (const path of [
       '/admin',
@@ -384,5 +387,5 @@ describe('partner and provider in a browser', () => {
     }
     await context.close();
     expect(found).toEqual([]);
-  });
+  }, 240_000);
 });

@@ -1,7 +1,7 @@
 /** A control app on a real store, with a read-write and a read-only admin token, for management API tests. */
-import type { LightMyRequestResponse } from 'fastify';
+import type { LightMyRequestResponse, RouteOptions } from 'fastify';
 import { createAdminToken } from '../../src/access/index.js';
-import { adminApiModules } from '../../src/cli/compose.js';
+import { adminApiModules, controlModules } from '../../src/cli/compose.js';
 import { loadConfig } from '../../src/config/index.js';
 import { type ControlApp, buildControlApp } from '../../src/control/index.js';
 import { systemActor } from '../../src/events/index.js';
@@ -51,6 +51,35 @@ export async function startControl(dialect: DialectName): Promise<ControlHarness
         },
         ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
       }),
+    close: async () => {
+      await app.close();
+      await store.cleanup();
+    },
+  };
+}
+
+/** The whole control server as `trellis start` composes it (management API, portal, console, OAuth) on SQLite. */
+export interface ComposedControl {
+  app: ControlApp;
+  store: TestStore;
+  /** Every route the server registered, in order. */
+  registered: RouteOptions[];
+  close(): Promise<void>;
+}
+
+export async function startComposedControl(): Promise<ComposedControl> {
+  const store = await freshStore('sqlite');
+  const registered: RouteOptions[] = [];
+  const config = loadConfig({}, { databaseUrl: store.url, logLevel: 'silent' });
+  const app = await buildControlApp(
+    { config, store, clock: new ManualClock(Date.UTC(2026, 5, 1, 12)) },
+    { adminApi: adminApiModules, modules: controlModules, onRoute: (r) => registered.push(r) },
+  );
+  await app.ready();
+  return {
+    app,
+    store,
+    registered,
     close: async () => {
       await app.close();
       await store.cleanup();
