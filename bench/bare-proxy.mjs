@@ -1,26 +1,23 @@
-/**
- * The baseline: a bare Node reverse proxy (node:http + the gateway's undici pool relay) with no policy at all:
- * one pass over the request headers (hop-by-hop and Host dropped), the relay, nothing else. It uses the same relay
- * as the gateway, so the ratio measures what the policies cost.
- * `node --import tsx bench/bare-proxy.ts <port> <upstream>`; prints `ready <port>`.
- */
+// The baseline: a bare Node reverse proxy (node:http + the gateway's undici pool relay, built: dist/) with no policy
+// at all: one pass over the request headers (hop-by-hop and Host dropped), the relay, nothing else. It uses the same
+// relay as the gateway, so the ratio measures what the policies cost.
+// `node bench/bare-proxy.mjs <port> <upstream>` (no TypeScript loader); prints `ready <port> <pid>`.
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { UpstreamProxy, hopByHopHeaders } from '../src/gateway/proxy.js';
+import { UpstreamProxy, hopByHopHeaders } from '../dist/gateway/proxy.js';
 
 const port = Number(process.argv[2] ?? 0);
 const origin = new URL(process.argv[3] ?? 'http://127.0.0.1:9').origin;
 const proxy = new UpstreamProxy({ connectTimeoutMs: 5000, responseTimeoutMs: 30_000 });
 
 const server = createServer((req, res) => {
-  const headers: string[] = [];
+  const headers = [];
   const raw = req.rawHeaders;
   let hasBody = false;
   for (let i = 0; i < raw.length; i += 2) {
-    const lower = raw[i]!.toLowerCase();
+    const lower = raw[i].toLowerCase();
     if (lower === 'content-length' || lower === 'transfer-encoding') hasBody = true;
     if (hopByHopHeaders.has(lower) || lower === 'host') continue;
-    headers.push(raw[i]!, raw[i + 1]!);
+    headers.push(raw[i], raw[i + 1]);
   }
   const relay = proxy.forward({
     origin,
@@ -39,7 +36,7 @@ const server = createServer((req, res) => {
 });
 server.keepAliveTimeout = 65_000;
 server.listen(port, '127.0.0.1', () => {
-  process.stdout.write(`ready ${(server.address() as AddressInfo).port} ${process.pid}\n`);
+  process.stdout.write(`ready ${server.address().port} ${process.pid}\n`);
 });
 process.on('SIGTERM', () => {
   server.close();
