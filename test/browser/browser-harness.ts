@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, type Page, type Response, chromium } from 'playwright-core';
 import { createAdminUser } from '../../src/access/index.js';
 import { createPlan, createService, importOpenapi } from '../../src/catalog/index.js';
 import { loadConfig } from '../../src/config/index.js';
@@ -67,6 +67,7 @@ export async function startRealTrellis(): Promise<RealTrellis> {
     systemName: 'weather',
     description: 'Forecasts for anywhere.',
     upstreamProduction: upstreamUrl,
+    upstreamSandbox: upstreamUrl,
   });
   await importOpenapi(deps, systemActor, service.id, {
     openapi: '3.0.3',
@@ -97,6 +98,7 @@ export async function startRealTrellis(): Promise<RealTrellis> {
     systemName: 'ledger',
     description: 'Balances, by OAuth 2.0 client credentials.',
     upstreamProduction: upstreamUrl,
+    upstreamSandbox: upstreamUrl,
     authMode: 'oauth2',
   });
   await importOpenapi(deps, systemActor, ledger.id, {
@@ -165,6 +167,56 @@ export async function startRealTrellis(): Promise<RealTrellis> {
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: chromiumPath, args: chromiumArgs, headless: true });
+}
+
+/**
+ * Opens the docs page (`openDocs` navigates and signs the page in, as a developer would), opens the first operation of
+ * its Swagger UI, clicks Execute and answers the relayed call's response. The page marks itself `data-ready` once
+ * Swagger UI has resolved every operation, and the operation's Execute is clicked only after that: clicked while the
+ * operation resolves, it sends nothing and stays disabled (swagger-api/swagger-ui#3146). Should a click still send
+ * nothing within 10 s, the page is opened afresh (a reload is the only way out of that state), at most three times;
+ * the error then names what the page logged. A request that left is never repeated.
+ */
+export async function executeTryIt(
+  page: Page,
+  urlPart: string,
+  openDocs: () => Promise<void>,
+): Promise<{ response: Response; attempts: number }> {
+  const logged: string[] = [];
+  const onConsole = (m: { type(): string; text(): string }) => {
+    if (m.type() === 'error' || m.type() === 'warning') logged.push(`${m.type()}: ${m.text()}`);
+  };
+  const onError = (e: Error) => logged.push(`page error: ${e.message}`);
+  page.on('console', onConsole);
+  page.on('pageerror', onError);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      await openDocs();
+      await page.locator('#docs[data-ready=true]').waitFor({ state: 'attached' });
+      await page.locator('.opblock-summary-control').first().click();
+      const sent = page
+        .waitForRequest((r) => r.url().includes(urlPart), { timeout: 10_000 })
+        .catch(() => null);
+      const clicked = await page
+        .locator('.execute')
+        .click({ timeout: 10_000 })
+        .then(() => true)
+        .catch(() => false);
+      const request = clicked ? await sent : null;
+      if (request !== null) {
+        const response = await request.response();
+        if (response === null) throw new Error(`no response to ${request.url()}`);
+        return { response, attempts: attempt };
+      }
+      logged.push(
+        `attempt ${attempt}: ${clicked ? 'Execute sent no request' : 'Execute could not be clicked'}`,
+      );
+      if (attempt >= 3) throw new Error(`Execute sent nothing to ${urlPart}:\n${logged.join('\n')}`);
+    }
+  } finally {
+    page.off('console', onConsole);
+    page.off('pageerror', onError);
+  }
 }
 
 /** Keeps a full-page screenshot as a test artifact. */

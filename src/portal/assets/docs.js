@@ -50,7 +50,20 @@
     });
   }
 
-  window.SwaggerUIBundle({
+  // Swagger UI resolves an operation when it is first opened, and an Execute clicked while that is under way sends
+  // nothing and leaves the button disabled for good (swagger-api/swagger-ui#3146). The documents here are small, so
+  // every operation is resolved once the document has loaded; the page says so with data-ready.
+  function resolveAll() {
+    ui.specActions.requestResolvedSubtree(['paths']);
+    const waitResolved = () => {
+      if (ui.specSelectors.specResolvedSubtree(['paths']) !== undefined)
+        root.setAttribute('data-ready', 'true');
+      else setTimeout(waitResolved, 25);
+    };
+    waitResolved();
+  }
+
+  const ui = window.SwaggerUIBundle({
     url: root.getAttribute('data-spec'),
     domNode: root,
     // deep links put a link inside each operation's button (axe: nested-interactive)
@@ -62,6 +75,7 @@
       for (const select of root.querySelectorAll('select#servers, .servers select')) {
         select.setAttribute('aria-label', 'Server');
       }
+      resolveAll();
     },
     requestInterceptor: async (request) => {
       const url = new URL(request.url, window.location.href);
