@@ -41,6 +41,8 @@ const config = loadConfig(
     usageFlushMs: 1000,
     // `insights: false` turns the gateway's insights recording off (the on / off rows of issue 10)
     insightsRecording: o.insights !== false,
+    // `flushThread: false` writes the SQLite usage flush on the gateway's own thread (bench --flush-thread)
+    usageFlushThread: o.flushThread !== false,
   },
 );
 const options = { redisKeyPrefix: o.redisPrefix };

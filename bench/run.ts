@@ -10,6 +10,7 @@
  *   npm run bench -- --seconds 5 --connections 64 --rounds 3 --no-write
  *   npm run bench -- --profile --seconds 10   # only: CPU profiles (--cpu-prof) of the full chain and the bare proxy
  *   npm run bench -- --insights --seconds 5   # only: the full chain with insights recording on vs off (issue 10)
+ *   npm run bench -- --flush-thread           # only: the usage flush on its writer thread vs on the gateway's thread
  *
  * Pinning (2-core machine): wrk and the upstream share CPU 0; every proxy under test (nginx, the bare Node proxy,
  * each one-process Trellis gateway, each peer) runs on CPU 1, the same for every compared row. The two-worker
@@ -39,6 +40,7 @@ interface Args {
   write: boolean;
   profile: boolean;
   insights: boolean;
+  flushThread: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -49,6 +51,7 @@ function parseArgs(argv: string[]): Args {
     write: true,
     profile: false,
     insights: false,
+    flushThread: false,
   };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--seconds') args.seconds = Number(argv[++i]);
@@ -57,6 +60,7 @@ function parseArgs(argv: string[]): Args {
     else if (argv[i] === '--no-write') args.write = false;
     else if (argv[i] === '--profile') args.profile = true;
     else if (argv[i] === '--insights') args.insights = true;
+    else if (argv[i] === '--flush-thread') args.flushThread = true;
   }
   return args;
 }
@@ -338,6 +342,8 @@ async function gateway(options: {
   flags?: string[];
   /** TRELLIS_INSIGHTS_RECORDING (default true): route, status class and latency sums and call patterns. */
   insights?: boolean;
+  /** TRELLIS_USAGE_FLUSH_THREAD (default true): the SQLite flush on its writer thread. */
+  flushThread?: boolean;
 }) {
   const port = await freePort();
   // strict keeps its own copy: the seed writes the service's limiter mode, and gateways run side by side; the
@@ -350,7 +356,9 @@ async function gateway(options: {
         ? '-workers'
         : options.insights === false
           ? '-no-insights'
-          : '';
+          : options.flushThread === false
+            ? '-flush-main'
+            : '';
   const db = join(WORK, `creds-${options.credentials}${suffix}.db`);
   await seedDatabase(db, options.upstream, options.credentials, options.limiter);
   const started = await startPinned(
@@ -366,6 +374,7 @@ async function gateway(options: {
         limiter: options.limiter,
         workers: options.workers ?? 1,
         insights: options.insights ?? true,
+        flushThread: options.flushThread ?? true,
         redisPrefix: `trellis-bench:${randomBytes(4).toString('hex')}:`,
       }),
     ],
@@ -614,6 +623,21 @@ async function main(): Promise<void> {
     console.log(
       `\ninsights on / off req/s: ${two(r.median)} [${range(r.each, two)}] (target ≥ 0.97); CPU per request on ${cpuOf(onRuns!).toFixed(1)} µs, off ${cpuOf(offRuns!).toFixed(1)} µs`,
     );
+    return;
+  }
+
+  if (args.flushThread) {
+    // only: where the SQLite usage flush runs (both processes on CPU 1, so the thread shares the gateway's core)
+    const thread = await gateway({ upstream, credentials: 1000, limiter: 'memory' });
+    const main = await gateway({ upstream, credentials: 1000, limiter: 'memory', flushThread: false });
+    const [threadRuns, mainRuns] = measureInterleaved([
+      { url: thread.url, header, pids: thread.pids },
+      { url: main.url, header, pids: main.pids },
+    ]);
+    log('Trellis full chain, usage flush on its writer thread', threadRuns!);
+    log("Trellis full chain, usage flush on the gateway's thread", mainRuns!);
+    const r = ratios(threadRuns!, mainRuns!);
+    console.log(`\nwriter thread / gateway's thread req/s: ${two(r.median)} [${range(r.each, two)}]`);
     return;
   }
 

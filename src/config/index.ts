@@ -170,6 +170,12 @@ export const settings = {
     integer(50, 60_000),
     'How often the gateway flushes aggregated usage to the database, in milliseconds; a kill -9 loses at most the calls of about one interval.',
   ),
+  usageFlushThread: setting(
+    'TRELLIS_USAGE_FLUSH_THREAD',
+    true,
+    boolean,
+    "Whether a gateway on a SQLite file writes its usage flushes on a worker thread with a connection of its own, so that a flush never holds requests (better-sqlite3 is synchronous); PostgreSQL's flushes are asynchronous anyway.",
+  ),
   insightsRecording: setting(
     'TRELLIS_INSIGHTS_RECORDING',
     true,

@@ -10,7 +10,7 @@ import type { Config } from '../config/index.js';
 import { latestChangeSeq } from '../events/index.js';
 import { type Clock, clientAddress, compileTrustedProxies, systemClock } from '../kernel/index.js';
 import type { Store } from '../store/index.js';
-import { type UsageSink, UsageRecorder } from '../usage/index.js';
+import { type UsageSink, UsageRecorder, usageWriterFor } from '../usage/index.js';
 import type { ChangeFeedEntry } from '../events/index.js';
 import { CertifyingRuns } from './certification-faults.js';
 import { ChangeFeed, type ChangeActions } from './change-feed.js';
@@ -209,6 +209,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     deps.usage === undefined
       ? new UsageRecorder({
           db: store.db,
+          writer: usageWriterFor(store.db, store.url, config.usageFlushThread),
           clock,
           flushIntervalMs: config.usageFlushMs,
           logger,
@@ -357,6 +358,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const seq = await latestChangeSeq(store.db);
       await reload();
       await certifying.load();
+      // the usage writer's thread (SQLite file) loads meanwhile; without it the first flushes would wait for it
+      await recorder?.ready();
       // give Redis a moment to connect so the first requests use the shared counters; if it does not come,
       // serve anyway: each service's failure mode says what happens meanwhile
       if (limiterRedis) await redisReady(limiterRedis, options.redisReadyTimeoutMs ?? 2000);

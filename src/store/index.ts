@@ -14,6 +14,8 @@ export type Executor = Db | Tx;
 export interface Store {
   db: Db;
   dialect: DialectName;
+  /** The `TRELLIS_DATABASE_URL` it was opened with. */
+  url: string;
   destroy(): Promise<void>;
 }
 
@@ -24,7 +26,7 @@ export interface Store {
 export function openStore(url: string, options: StoreOptions = {}): Store {
   const { dialect, name } = dialectFor(url, options);
   const db = new Kysely<Database>({ dialect });
-  return { db, dialect: name, destroy: () => db.destroy() };
+  return { db, dialect: name, url, destroy: () => db.destroy() };
 }
 
 /** True when an error from either driver is a unique-constraint violation. */

@@ -22,6 +22,7 @@ export {
   type UsageSeries,
 } from './usage-queries.js';
 export { type ApplicationUsage, selectApplicationUsage } from './usage.store.js';
+export { type UsageWriter, databaseWriter, threadWriter, usageWriterFor } from './usage-writer.js';
 export type {
   Granularity,
   UsageCallPatternTable,

@@ -10,11 +10,10 @@ import { CallPatterns } from './call-patterns.js';
 import {
   type CertificationCallRow,
   type CertificationMark,
-  addCertificationCalls,
   certificationCallRow,
 } from './certification-calls.js';
-import { addUsage, markCredentialsUsed } from './usage.store.js';
 import type { UsageCallTable, UsageMetricCountTable } from './usage-tables.js';
+import { type UsageWriter, databaseWriter } from './usage-writer.js';
 
 /** One call as the gateway saw it. */
 export interface UsageRecord {
@@ -55,6 +54,8 @@ export interface UsageLogger {
 
 export interface UsageRecorderOptions {
   db: Executor;
+  /** Where flushes write; default: `db` itself (see usage-writer.ts for the SQLite file's thread). */
+  writer?: UsageWriter;
   clock: Clock;
   /** How often sums are flushed (config `usageFlushMs`). 0 disables the timer: call `flush()` yourself. */
   flushIntervalMs: number;
@@ -206,8 +207,10 @@ export class UsageRecorder implements UsageSink {
   private lastUsed = new Map<string, number>();
   /** Calls of certification runs since the last flush, written with the usage. */
   private certificationCalls: CertificationCallRow[] = [];
+  private readonly writer: UsageWriter;
 
   constructor(private readonly options: UsageRecorderOptions) {
+    this.writer = options.writer ?? databaseWriter(options.db);
     this.patterns = options.callPatterns === false ? null : new CallPatterns();
     if (options.flushIntervalMs > 0) {
       this.timer = setInterval(() => void this.flush(), options.flushIntervalMs);
@@ -303,7 +306,7 @@ export class UsageRecorder implements UsageSink {
     this.current = emptyBatch();
     const patterns = this.patterns?.take();
     try {
-      await addUsage(this.options.db, withRollups(batch.metricRows), batch.callRows, patterns);
+      await this.writer.addUsage(withRollups(batch.metricRows), batch.callRows, patterns);
       await this.flushLastUsed();
       await this.flushCertificationCalls();
       this.flushes++;
@@ -347,7 +350,7 @@ export class UsageRecorder implements UsageSink {
     const calls = this.certificationCalls;
     this.certificationCalls = [];
     try {
-      await addCertificationCalls(this.options.db, calls);
+      await this.writer.addCertificationCalls(calls);
     } catch (err) {
       this.certificationCalls = calls.concat(this.certificationCalls);
       this.options.logger?.error(
@@ -363,8 +366,7 @@ export class UsageRecorder implements UsageSink {
     const used = this.lastUsed;
     this.lastUsed = new Map();
     try {
-      await markCredentialsUsed(
-        this.options.db,
+      await this.writer.markCredentialsUsed(
         new Map([...used].map(([hash, at]) => [hash, new Date(at).toISOString()])),
       );
     } catch (err) {
@@ -409,6 +411,11 @@ export class UsageRecorder implements UsageSink {
     this.current = batch;
   }
 
+  /** Settles once the writer can write: a gateway waits for it before it listens. */
+  ready(): Promise<void> {
+    return this.writer.ready();
+  }
+
   stats(): UsageRecorderStats {
     return {
       pendingRecords: this.current.records,
@@ -419,10 +426,17 @@ export class UsageRecorder implements UsageSink {
     };
   }
 
-  /** Stops the timer and makes a last flush (rejects if it fails, so the caller knows usage is unwritten). */
+  /**
+   * Stops the timer, makes a last flush and closes the writer (rejects if the flush fails, so the caller knows usage
+   * is unwritten).
+   */
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.flush();
+    try {
+      await this.flush();
+    } finally {
+      await this.writer.close();
+    }
     if (this.current.records > 0)
       throw new Error(`usage: ${this.current.records} records could not be written`);
   }

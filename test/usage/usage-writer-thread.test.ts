@@ -1,0 +1,134 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/kernel/index.js';
+import { migrateToLatest, openStore } from '../../src/store/index.js';
+import {
+  queryTraffic,
+  queryUsage,
+  threadWriter,
+  UsageRecorder,
+  type UsageRecord,
+} from '../../src/usage/index.js';
+
+const at = (m: number, s = 0) => Date.UTC(2026, 4, 10, 10, m, s);
+
+function record(fields: Partial<UsageRecord>): UsageRecord {
+  return {
+    at: at(0),
+    serviceId: 'svc_1',
+    applicationId: 'app_1',
+    accountId: 'acc_1',
+    metrics: [{ metricId: 'hits', delta: 1 }],
+    status: 200,
+    latencyMs: 2,
+    bytesIn: 10,
+    bytesOut: 100,
+    endUser: null,
+    clientIp: '127.0.0.1',
+    method: 'GET',
+    route: 'r1',
+    ...fields,
+  };
+}
+
+describe('usage flushes on a writer thread (SQLite file)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-writer-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes what the recorder sums, through a connection of its own, and ends with close()', async () => {
+    const url = `sqlite:${join(dir, 'a.db')}`;
+    const store = openStore(url);
+    await migrateToLatest(store.db);
+    const usage = new UsageRecorder({
+      db: store.db,
+      writer: threadWriter(url),
+      clock: new ManualClock(at(30)),
+      flushIntervalMs: 0,
+    });
+    for (let i = 0; i < 5; i++) usage.record(record({ at: at(0, i) }));
+    usage.record(record({ at: at(1), metrics: [{ metricId: 'hits', delta: 3 }] }));
+    usage.record(record({ at: at(1), status: 429, metrics: [] }));
+    await usage.flush();
+    // a second flush adds to the rows the first one wrote
+    usage.record(record({ at: at(0, 30) }));
+    await usage.close();
+
+    const minutes = await queryUsage(store.db, {
+      applicationId: 'app_1',
+      metricId: 'hits',
+      granularity: 'minute',
+      from: new Date(at(0)),
+      to: new Date(at(2)),
+    });
+    expect(minutes[0]?.points.map((p) => p.value)).toEqual([6, 3]);
+    const traffic = await queryTraffic(store.db, {
+      applicationId: 'app_1',
+      granularity: 'minute',
+      from: new Date(at(0)),
+      to: new Date(at(2)),
+    });
+    expect(traffic.map((p) => p.calls)).toEqual([6, 2]);
+    expect(usage.stats()).toMatchObject({ pendingRecords: 0, flushes: 2, failedFlushes: 0 });
+    await store.destroy();
+  });
+
+  it('keeps the rows when the thread cannot write, and writes them once it can', async () => {
+    const url = `sqlite:${join(dir, 'b.db')}`;
+    const store = openStore(url);
+    const usage = new UsageRecorder({
+      db: store.db,
+      writer: threadWriter(url),
+      clock: new ManualClock(at(30)),
+      flushIntervalMs: 0,
+    });
+    usage.record(record({ at: at(0, 1) }));
+    usage.record(record({ at: at(0, 2) }));
+    // no tables yet: the thread's write fails and the recorder keeps both calls
+    await usage.flush();
+    expect(usage.stats()).toMatchObject({ pendingRecords: 2, failedFlushes: 1, flushes: 0 });
+
+    await migrateToLatest(store.db);
+    usage.record(record({ at: at(0, 3) }));
+    await usage.close();
+    expect(usage.stats()).toMatchObject({ pendingRecords: 0, failedFlushes: 1, flushes: 1 });
+    const traffic = await queryTraffic(store.db, {
+      applicationId: 'app_1',
+      granularity: 'minute',
+      from: new Date(at(0)),
+      to: new Date(at(1)),
+    });
+    expect(traffic.map((p) => p.calls)).toEqual([3]);
+    await store.destroy();
+  });
+
+  it('starts a new thread for a write after the last one ended', async () => {
+    const url = `sqlite:${join(dir, 'c.db')}`;
+    const store = openStore(url);
+    await migrateToLatest(store.db);
+    const writer = threadWriter(url);
+    const row = {
+      bucket: new Date(at(0)).toISOString(),
+      granularity: 'minute' as const,
+      service_id: 'svc_1',
+      application_id: 'app_1',
+      account_id: 'acc_1',
+      metric_id: 'hits',
+      value: 4,
+    };
+    await writer.addUsage([row], []);
+    await writer.close();
+    await writer.addUsage([row], []);
+    await writer.close();
+    const minutes = await queryUsage(store.db, {
+      applicationId: 'app_1',
+      metricId: 'hits',
+      granularity: 'minute',
+      from: new Date(at(0)),
+      to: new Date(at(1)),
+    });
+    expect(minutes[0]?.points.map((p) => p.value)).toEqual([8]);
+    await store.destroy();
+  });
+});
