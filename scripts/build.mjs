@@ -10,4 +10,8 @@ rmSync('dist', { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
   stdio: 'inherit',
 });
-cpSync('src', 'dist', { recursive: true, filter: (path) => extname(path) !== '.ts' });
+// source-thread.mjs starts worker threads from the TypeScript sources under tsx; the built code never needs it
+cpSync('src', 'dist', {
+  recursive: true,
+  filter: (path) => extname(path) !== '.ts' && !path.endsWith('source-thread.mjs'),
+});
