@@ -609,35 +609,43 @@ async function main(): Promise<void> {
     await profile(upstream, header);
     return;
   }
-  if (args.insights) {
-    // only the two rows of issue 10: what the insights recording costs the full chain, interleaved
-    const on = await gateway({ upstream, credentials: 1000, limiter: 'memory' });
-    const off = await gateway({ upstream, credentials: 1000, limiter: 'memory', insights: false });
-    const [onRuns, offRuns] = measureInterleaved([
-      { url: on.url, header, pids: on.pids },
-      { url: off.url, header, pids: off.pids },
+  // the paired modes: the full chain against itself with one setting changed, interleaved, nothing else
+  const paired = async (
+    label: string,
+    a: { name: string; options: Partial<Parameters<typeof gateway>[0]> },
+    b: { name: string; options: Partial<Parameters<typeof gateway>[0]> },
+    target = '',
+  ) => {
+    const ga = await gateway({ upstream, credentials: 1000, limiter: 'memory', ...a.options });
+    const gb = await gateway({ upstream, credentials: 1000, limiter: 'memory', ...b.options });
+    const [aRuns, bRuns] = measureInterleaved([
+      { url: ga.url, header, pids: ga.pids },
+      { url: gb.url, header, pids: gb.pids },
     ]);
-    log('Trellis full chain, insights recording on', onRuns!);
-    log('Trellis full chain, insights recording off', offRuns!);
-    const r = ratios(onRuns!, offRuns!);
+    log(`Trellis full chain, ${a.name}`, aRuns!);
+    log(`Trellis full chain, ${b.name}`, bRuns!);
+    const r = ratios(aRuns!, bRuns!);
     console.log(
-      `\ninsights on / off req/s: ${two(r.median)} [${range(r.each, two)}] (target ≥ 0.97); CPU per request on ${cpuOf(onRuns!).toFixed(1)} µs, off ${cpuOf(offRuns!).toFixed(1)} µs`,
+      `\n${label} req/s: ${two(r.median)} [${range(r.each, two)}]${target}; CPU per request ${cpuOf(aRuns!).toFixed(1)} µs against ${cpuOf(bRuns!).toFixed(1)} µs`,
+    );
+  };
+  if (args.insights) {
+    // only the two rows of issue 10: what the insights recording costs the full chain
+    await paired(
+      'insights on / off',
+      { name: 'insights recording on', options: {} },
+      { name: 'insights recording off', options: { insights: false } },
+      ' (target ≥ 0.97)',
     );
     return;
   }
-
   if (args.flushThread) {
     // only: where the SQLite usage flush runs (both processes on CPU 1, so the thread shares the gateway's core)
-    const thread = await gateway({ upstream, credentials: 1000, limiter: 'memory' });
-    const main = await gateway({ upstream, credentials: 1000, limiter: 'memory', flushThread: false });
-    const [threadRuns, mainRuns] = measureInterleaved([
-      { url: thread.url, header, pids: thread.pids },
-      { url: main.url, header, pids: main.pids },
-    ]);
-    log('Trellis full chain, usage flush on its writer thread', threadRuns!);
-    log("Trellis full chain, usage flush on the gateway's thread", mainRuns!);
-    const r = ratios(threadRuns!, mainRuns!);
-    console.log(`\nwriter thread / gateway's thread req/s: ${two(r.median)} [${range(r.each, two)}]`);
+    await paired(
+      "writer thread / gateway's thread",
+      { name: 'usage flush on its writer thread', options: {} },
+      { name: "usage flush on the gateway's thread", options: { flushThread: false } },
+    );
     return;
   }
 

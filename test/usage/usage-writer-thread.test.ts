@@ -2,35 +2,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { usageRecord } from '../support/usage-records.js';
 import { ManualClock } from '../../src/kernel/index.js';
-import { migrateToLatest, openStore } from '../../src/store/index.js';
-import {
-  queryTraffic,
-  queryUsage,
-  threadWriter,
-  UsageRecorder,
-  type UsageRecord,
-} from '../../src/usage/index.js';
+import { migrateToLatest, openStore, type Store } from '../../src/store/index.js';
+import { queryTraffic, queryUsage, threadWriter, UsageRecorder } from '../../src/usage/index.js';
 
 const at = (m: number, s = 0) => Date.UTC(2026, 4, 10, 10, m, s);
 
-function record(fields: Partial<UsageRecord>): UsageRecord {
-  return {
-    at: at(0),
-    serviceId: 'svc_1',
+/** app_1's hits per minute from 10:00 for `minutes` minutes. */
+async function hitsPerMinute(db: Store['db'], minutes: number): Promise<number[] | undefined> {
+  const series = await queryUsage(db, {
     applicationId: 'app_1',
-    accountId: 'acc_1',
-    metrics: [{ metricId: 'hits', delta: 1 }],
-    status: 200,
-    latencyMs: 2,
-    bytesIn: 10,
-    bytesOut: 100,
-    endUser: null,
-    clientIp: '127.0.0.1',
-    method: 'GET',
-    route: 'r1',
-    ...fields,
-  };
+    metricId: 'hits',
+    granularity: 'minute',
+    from: new Date(at(0)),
+    to: new Date(at(minutes)),
+  });
+  return series[0]?.points.map((p) => p.value);
 }
 
 describe('usage flushes on a writer thread (SQLite file)', () => {
@@ -47,22 +35,15 @@ describe('usage flushes on a writer thread (SQLite file)', () => {
       clock: new ManualClock(at(30)),
       flushIntervalMs: 0,
     });
-    for (let i = 0; i < 5; i++) usage.record(record({ at: at(0, i) }));
-    usage.record(record({ at: at(1), metrics: [{ metricId: 'hits', delta: 3 }] }));
-    usage.record(record({ at: at(1), status: 429, metrics: [] }));
+    for (let i = 0; i < 5; i++) usage.record(usageRecord({ at: at(0, i) }));
+    usage.record(usageRecord({ at: at(1), metrics: [{ metricId: 'hits', delta: 3 }] }));
+    usage.record(usageRecord({ at: at(1), status: 429, metrics: [] }));
     await usage.flush();
     // a second flush adds to the rows the first one wrote
-    usage.record(record({ at: at(0, 30) }));
+    usage.record(usageRecord({ at: at(0, 30) }));
     await usage.close();
 
-    const minutes = await queryUsage(store.db, {
-      applicationId: 'app_1',
-      metricId: 'hits',
-      granularity: 'minute',
-      from: new Date(at(0)),
-      to: new Date(at(2)),
-    });
-    expect(minutes[0]?.points.map((p) => p.value)).toEqual([6, 3]);
+    expect(await hitsPerMinute(store.db, 2)).toEqual([6, 3]);
     const traffic = await queryTraffic(store.db, {
       applicationId: 'app_1',
       granularity: 'minute',
@@ -83,14 +64,14 @@ describe('usage flushes on a writer thread (SQLite file)', () => {
       clock: new ManualClock(at(30)),
       flushIntervalMs: 0,
     });
-    usage.record(record({ at: at(0, 1) }));
-    usage.record(record({ at: at(0, 2) }));
+    usage.record(usageRecord({ at: at(0, 1) }));
+    usage.record(usageRecord({ at: at(0, 2) }));
     // no tables yet: the thread's write fails and the recorder keeps both calls
     await usage.flush();
     expect(usage.stats()).toMatchObject({ pendingRecords: 2, failedFlushes: 1, flushes: 0 });
 
     await migrateToLatest(store.db);
-    usage.record(record({ at: at(0, 3) }));
+    usage.record(usageRecord({ at: at(0, 3) }));
     await usage.close();
     expect(usage.stats()).toMatchObject({ pendingRecords: 0, failedFlushes: 1, flushes: 1 });
     const traffic = await queryTraffic(store.db, {
@@ -121,14 +102,7 @@ describe('usage flushes on a writer thread (SQLite file)', () => {
     await writer.close();
     await writer.addUsage([row], []);
     await writer.close();
-    const minutes = await queryUsage(store.db, {
-      applicationId: 'app_1',
-      metricId: 'hits',
-      granularity: 'minute',
-      from: new Date(at(0)),
-      to: new Date(at(1)),
-    });
-    expect(minutes[0]?.points.map((p) => p.value)).toEqual([8]);
+    expect(await hitsPerMinute(store.db, 1)).toEqual([8]);
     await store.destroy();
   });
 });

@@ -1,27 +1,11 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/kernel/index.js';
-import { queryTraffic, queryUsage, UsageRecorder, type UsageRecord } from '../../src/usage/index.js';
+import { queryTraffic, queryUsage, type UsageRecord, UsageRecorder } from '../../src/usage/index.js';
 import { type TestStore, dialects, freshStore } from '../support/stores.js';
+import { usageRecord } from '../support/usage-records.js';
 
 const at = (h: number, m: number, s = 0) => Date.UTC(2026, 4, 10, h, m, s);
-
-function record(fields: Partial<UsageRecord>): UsageRecord {
-  return {
-    at: at(10, 0),
-    serviceId: 'svc_1',
-    applicationId: 'app_1',
-    accountId: 'acc_1',
-    metrics: [{ metricId: 'hits', delta: 1 }],
-    status: 200,
-    latencyMs: 2,
-    bytesIn: 10,
-    bytesOut: 100,
-    endUser: null,
-    clientIp: '127.0.0.1',
-    ...fields,
-  };
-}
 
 describe.each(dialects)('usage recorder (%s)', (dialect) => {
   let store: TestStore;
@@ -33,9 +17,9 @@ describe.each(dialects)('usage recorder (%s)', (dialect) => {
   it('sums calls per minute and writes hour and day rollups that the queries read', async () => {
     const clock = new ManualClock(at(12, 0));
     const usage = new UsageRecorder({ db: store.db, clock, flushIntervalMs: 0 });
-    usage.record(record({ at: at(10, 0, 5) }));
+    usage.record(usageRecord({ at: at(10, 0, 5) }));
     usage.record(
-      record({
+      usageRecord({
         at: at(10, 0, 50),
         metrics: [
           { metricId: 'hits', delta: 2 },
@@ -43,12 +27,12 @@ describe.each(dialects)('usage recorder (%s)', (dialect) => {
         ],
       }),
     );
-    usage.record(record({ at: at(10, 1, 0) }));
-    usage.record(record({ at: at(11, 30), applicationId: 'app_2' }));
-    usage.record(record({ at: at(11, 31), status: 429, metrics: [] }));
+    usage.record(usageRecord({ at: at(10, 1, 0) }));
+    usage.record(usageRecord({ at: at(11, 30), applicationId: 'app_2' }));
+    usage.record(usageRecord({ at: at(11, 31), status: 429, metrics: [] }));
     await usage.flush();
     // a second flush of new records adds to the same rows
-    usage.record(record({ at: at(10, 0, 59) }));
+    usage.record(usageRecord({ at: at(10, 0, 59) }));
     await usage.flush();
 
     const minutes = await queryUsage(store.db, {
@@ -115,7 +99,7 @@ describe.each(dialects)('usage recorder (%s)', (dialect) => {
       { endUser: 'u1', at: at(14, 0, 30), metrics: [{ metricId: 'search', delta: 1 }] },
       { endUser: 'u2' },
     ];
-    for (const c of calls) usage.record(record({ at: at(14, 0), applicationId: app, ...c }));
+    for (const c of calls) usage.record(usageRecord({ at: at(14, 0), applicationId: app, ...c }));
     await usage.flush();
     const rows = await sql<{
       bucket: string;
@@ -166,9 +150,11 @@ describe.each(dialects)('usage recorder (%s)', (dialect) => {
     for (let flush = 0; flush < 2; flush++) {
       for (let i = 0; i < n; i++) {
         const fields = { at: at(15, 0, 1), applicationId: app(i), route: 'r1', bytesIn: i };
-        usage.record(record({ ...fields, latencyMs: i + flush, metrics: [{ metricId: 'hits', delta: i }] }));
-        usage.record(record({ ...fields, latencyMs: 1, metrics: [{ metricId: 'hits', delta: 1 }] }));
-        usage.record(record({ ...fields, latencyMs: 3, status: 500, metrics: [] }));
+        usage.record(
+          usageRecord({ ...fields, latencyMs: i + flush, metrics: [{ metricId: 'hits', delta: i }] }),
+        );
+        usage.record(usageRecord({ ...fields, latencyMs: 1, metrics: [{ metricId: 'hits', delta: 1 }] }));
+        usage.record(usageRecord({ ...fields, latencyMs: 3, status: 500, metrics: [] }));
       }
       await usage.flush();
     }
@@ -220,12 +206,12 @@ describe.each(dialects)('usage recorder (%s)', (dialect) => {
   it('keeps usage when a flush fails and writes it at the next one', async () => {
     const clock = new ManualClock(at(13, 0));
     const usage = new UsageRecorder({ db: store.db, clock, flushIntervalMs: 0 });
-    usage.record(record({ at: at(13, 0), applicationId: 'app_retry' }));
+    usage.record(usageRecord({ at: at(13, 0), applicationId: 'app_retry' }));
     // break the table: the flush fails as if the database were away
     await sql`alter table usage_calls rename to usage_calls_away`.execute(store.db);
     await usage.flush();
     expect(usage.stats()).toMatchObject({ pendingRecords: 1, failedFlushes: 1, oldestPendingAt: at(13, 0) });
-    usage.record(record({ at: at(13, 0), applicationId: 'app_retry' }));
+    usage.record(usageRecord({ at: at(13, 0), applicationId: 'app_retry' }));
     await sql`alter table usage_calls_away rename to usage_calls`.execute(store.db);
     await usage.close();
     expect(usage.stats()).toMatchObject({ pendingRecords: 0, oldestPendingAt: null });
