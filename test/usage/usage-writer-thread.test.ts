@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { usageRecord } from '../support/usage-records.js';
 import { ManualClock } from '../../src/kernel/index.js';
@@ -103,6 +104,47 @@ describe('usage flushes on a writer thread (SQLite file)', () => {
     await writer.addUsage([row], []);
     await writer.close();
     expect(await hitsPerMinute(store.db, 1)).toEqual([8]);
+    await store.destroy();
+  });
+
+  it('shares the file with the store connection writing at the same time: neither write fails, nothing is lost', async () => {
+    const url = `sqlite:${join(dir, 'd.db')}`;
+    const store = openStore(url);
+    await migrateToLatest(store.db);
+    await sql`create table scratch (id integer primary key, v text not null)`.execute(store.db);
+    const writer = threadWriter(url);
+    await writer.ready();
+    const rows = Array.from({ length: 400 }, (_, i) => ({
+      bucket: new Date(at(0)).toISOString(),
+      granularity: 'minute' as const,
+      service_id: 'svc_1',
+      application_id: `app_${i}`,
+      account_id: 'acc_1',
+      metric_id: 'hits',
+      value: 1,
+    }));
+    // 25 flushes of 400 rows on the thread while the store's connection commits 250 small transactions
+    const flushes = (async () => {
+      for (let i = 0; i < 25; i++) await writer.addUsage(rows, []);
+    })();
+    const control = (async () => {
+      for (let i = 0; i < 250; i++) {
+        await store.db.transaction().execute(async (tx) => {
+          await sql`insert into scratch (v) values (${`row ${i}`})`.execute(tx);
+          await sql`update scratch set v = v || '.' where id = 1`.execute(tx);
+        });
+        if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+      }
+    })();
+    await Promise.all([flushes, control]);
+    await writer.close();
+    const { rows: counted } = await sql<{ n: number; total: number }>`
+      select count(*) as n, sum(value) as total from usage_metric_counts where granularity = 'minute'`.execute(
+      store.db,
+    );
+    expect(counted[0]).toEqual({ n: 400, total: 25 * 400 });
+    const { rows: scratch } = await sql<{ n: number }>`select count(*) as n from scratch`.execute(store.db);
+    expect(scratch[0]?.n).toBe(250);
     await store.destroy();
   });
 });
