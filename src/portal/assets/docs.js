@@ -51,9 +51,15 @@
   }
 
   // Swagger UI resolves an operation when it is first opened, and an Execute clicked while that is under way sends
-  // nothing and leaves the button disabled for good (swagger-api/swagger-ui#3146). The documents here are small, so
-  // every operation is resolved once the document has loaded; the page says so with data-ready.
+  // nothing and leaves the button disabled for good (swagger-api/swagger-ui#3146). So every operation is resolved
+  // once the document has loaded (a document of more than 300 paths stays resolved as opened, as Swagger UI does:
+  // resolving it whole would hold the page); the page says so with data-ready.
   function resolveAll() {
+    const paths = ui.specSelectors.specJson().get('paths');
+    if (paths && paths.size > 300) {
+      root.setAttribute('data-ready', 'true');
+      return;
+    }
     ui.specActions.requestResolvedSubtree(['paths']);
     const waitResolved = () => {
       if (ui.specSelectors.specResolvedSubtree(['paths']) !== undefined)
