@@ -8,7 +8,7 @@ import { getApplication } from '../access/index.js';
 import { type Actor, runChange } from '../events/index.js';
 import { TrellisError, type FieldProblem, invalid, isoNow, newId, notFound } from '../kernel/index.js';
 import { checkOutboundUrl } from '../outbound/index.js';
-import type { Executor, Page, PageRequest } from '../store/index.js';
+import { type Executor, type Page, type PageRequest, toPage } from '../store/index.js';
 import type {
   ConsumerEndpointCreate,
   ConsumerEndpointUpdate,
@@ -78,9 +78,7 @@ export async function listConsumerEndpoints(
   page: PageRequest,
 ): Promise<Page<ConsumerEndpointView>> {
   const rows = await listConsumerEndpointRows(db, filter, page.limit, page.cursor);
-  const more = rows.length > page.limit;
-  const data = (more ? rows.slice(0, page.limit) : rows).map(toConsumerEndpointView);
-  return { data, nextCursor: more ? (data[data.length - 1]?.id ?? null) : null };
+  return toPage(rows.map(toConsumerEndpointView), page.limit);
 }
 
 /**

@@ -13,7 +13,7 @@ import {
 import { type FieldProblem, TrellisError, invalid, isoNow, newId, notFound } from '../kernel/index.js';
 import { type Sealer, createSealer } from '../oauth/index.js';
 import { checkOutboundUrl } from '../outbound/index.js';
-import type { Executor, Page, PageRequest } from '../store/index.js';
+import { type Executor, type Page, type PageRequest, toPage } from '../store/index.js';
 import type {
   CreatedEndpoint,
   EndpointCreate,
@@ -85,9 +85,7 @@ export async function getEndpoint(db: Executor, id: string): Promise<WebhookEndp
 
 export async function listEndpoints(db: Executor, page: PageRequest): Promise<Page<WebhookEndpointView>> {
   const rows = await listEndpointRows(db, page.limit, page.cursor);
-  const more = rows.length > page.limit;
-  const data = (more ? rows.slice(0, page.limit) : rows).map(toEndpointView);
-  return { data, nextCursor: more ? (data[data.length - 1]?.id ?? null) : null };
+  return toPage(rows.map(toEndpointView), page.limit);
 }
 
 /**
@@ -221,10 +219,7 @@ export async function listEndpointMessages(
   filter: { limit: number; cursor?: string | undefined; state?: string | undefined },
 ): Promise<Page<Message>> {
   await getEndpoint(db, endpointId);
-  const rows = await listMessages(db, endpointId, filter);
-  const more = rows.length > filter.limit;
-  const data = more ? rows.slice(0, filter.limit) : rows;
-  return { data, nextCursor: more ? (data[data.length - 1]?.id ?? null) : null };
+  return toPage(await listMessages(db, endpointId, filter), filter.limit);
 }
 
 /** Sends a message again, now, whatever its state (its `webhook-id` stays the same). */
