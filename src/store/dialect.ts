@@ -78,11 +78,18 @@ function connectionErrorReporter(logger: StoreLogger): (err: Error) => void {
   };
 }
 
+/** The file of a `sqlite:` URL; '' for an in-memory database, null for any other URL. */
+export function sqliteFile(url: string): string | null {
+  if (!url.startsWith('sqlite:')) return null;
+  const file = url.slice('sqlite:'.length);
+  return file === ':memory:' ? '' : file;
+}
+
 /** Builds the Kysely dialect for a `TRELLIS_DATABASE_URL`. */
 export function dialectFor(url: string, options: StoreOptions = {}): { dialect: Dialect; name: DialectName } {
-  if (url.startsWith('sqlite:')) {
-    const file = url.slice('sqlite:'.length);
-    const inMemory = file === ':memory:' || file === '';
+  const file = sqliteFile(url);
+  if (file !== null) {
+    const inMemory = file === '';
     if (!inMemory) mkdirSync(dirname(file), { recursive: true });
     return {
       name: 'sqlite',

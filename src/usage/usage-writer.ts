@@ -7,7 +7,7 @@
  * SQLite's WAL lets the two connections share the file; a write waits for the other's (busy_timeout).
  */
 import { Worker } from 'node:worker_threads';
-import type { Executor } from '../store/index.js';
+import { type Executor, sqliteFile } from '../store/index.js';
 import type { PatternBatch } from './call-patterns.js';
 import { type CertificationCallRow, addCertificationCalls } from './certification-calls.js';
 import { addUsage, markCredentialsUsed } from './usage.store.js';
@@ -139,12 +139,6 @@ export function threadWriter(databaseUrl: string): UsageWriter {
 }
 
 /** The writer for a store: a thread for a SQLite file, the store's connection otherwise. */
-export function usageWriterFor(
-  db: Executor,
-  databaseUrl: string | undefined,
-  useThread: boolean,
-): UsageWriter {
-  const file = databaseUrl?.startsWith('sqlite:') ? databaseUrl.slice('sqlite:'.length) : '';
-  if (useThread && file !== '' && file !== ':memory:') return threadWriter(databaseUrl!);
-  return databaseWriter(db);
+export function usageWriterFor(db: Executor, databaseUrl: string, useThread: boolean): UsageWriter {
+  return useThread && sqliteFile(databaseUrl) ? threadWriter(databaseUrl) : databaseWriter(db);
 }

@@ -23,8 +23,8 @@ import {
   listConsumerEndpointRows,
   listEventTypeRows,
 } from './consumer.store.js';
-import type { WebhookDeps } from './endpoints.js';
-import { generateSigningSecret, signingSecretPrefix } from './signing.js';
+import { type WebhookDeps, newEndpointColumns } from './endpoints.js';
+import { generateSigningSecret } from './signing.js';
 import { deleteEndpointRow, toEndpointView, updateEndpointRow } from './webhooks.store.js';
 
 export function toConsumerEndpointView(row: ConsumerEndpointTable): ConsumerEndpointView {
@@ -100,20 +100,10 @@ export async function createConsumerEndpoint(
     const now = isoNow(deps.clock);
     await insertConsumerEndpointRow(tx, {
       id,
-      url: input.url,
-      description: input.description ?? '',
-      event_types: JSON.stringify(input.eventTypes),
-      enabled: input.enabled === false ? 0 : 1,
-      disabled_reason: null,
-      secret: deps.sealer.seal(secret),
-      secret_prefix: signingSecretPrefix(secret),
-      previous_secret: null,
-      previous_secret_expires_at: null,
+      ...newEndpointColumns(deps, input, secret, now),
       application_id: app.id,
       account_id: app.accountId,
       service_id: app.serviceId,
-      created_at: now,
-      updated_at: now,
     });
     const endpoint = await getConsumerEndpoint(tx, app.id, id);
     await record({

@@ -23,6 +23,7 @@ import type {
   WebhookEndpointView,
 } from './schemas.js';
 import { generateSigningSecret, signingSecretPrefix } from './signing.js';
+import type { WebhookEndpointTable } from './webhook-tables.js';
 import { messageBody } from './worker.js';
 import {
   deleteEndpointRow,
@@ -88,6 +89,33 @@ export async function listEndpoints(db: Executor, page: PageRequest): Promise<Pa
   return toPage(rows.map(toEndpointView), page.limit);
 }
 
+/** The columns a new endpoint starts with, the provider's or a partner's: enabled as asked, its secret sealed. */
+export function newEndpointColumns(
+  deps: WebhookDeps,
+  input: {
+    url: string;
+    description?: string | undefined;
+    eventTypes: string[];
+    enabled?: boolean | undefined;
+  },
+  secret: string,
+  now: string,
+): Omit<WebhookEndpointTable, 'id'> {
+  return {
+    url: input.url,
+    description: input.description ?? '',
+    event_types: JSON.stringify(input.eventTypes),
+    enabled: input.enabled === false ? 0 : 1,
+    disabled_reason: null,
+    secret: deps.sealer.seal(secret),
+    secret_prefix: signingSecretPrefix(secret),
+    previous_secret: null,
+    previous_secret_expires_at: null,
+    created_at: now,
+    updated_at: now,
+  };
+}
+
 /**
  * Registers an endpoint; its signing secret is in the answer, once.
  * @example const { id, secret } = await createEndpoint(deps, actor, { url: 'https://crm.example/hooks', eventTypes: ['account.created'] })
@@ -105,18 +133,8 @@ export async function createEndpoint(
     const now = isoNow(deps.clock);
     await insertEndpointRow(tx, {
       id,
-      url: input.url,
-      description: input.description ?? '',
-      event_types: JSON.stringify(input.eventTypes),
-      enabled: input.enabled === false ? 0 : 1,
-      disabled_reason: null,
-      secret: deps.sealer.seal(secret),
-      secret_prefix: signingSecretPrefix(secret),
-      previous_secret: null,
-      previous_secret_expires_at: null,
+      ...newEndpointColumns(deps, input, secret, now),
       rate_per_second: input.ratePerSecond ?? null,
-      created_at: now,
-      updated_at: now,
     });
     const endpoint = await getEndpoint(tx, id);
     await record({
