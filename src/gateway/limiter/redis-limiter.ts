@@ -102,6 +102,22 @@ return 0
 /** Counters outlive their window by this much, so a gateway with a slightly late clock still finds them. */
 const EXPIRY_GRACE_MS = 60_000;
 
+/**
+ * A `batched` lease asks for this many sync intervals' use (the busier of the last two intervals): about a second of
+ * a counter's traffic at the default interval, so a steady counter asks Redis about once a second, whatever its
+ * rate. At most an eighth of the room left is granted, whatever it asks.
+ */
+const LEASE_SYNCS = 10;
+
+/**
+ * A lease's unused tokens go back to Redis at the sync that finds its counter unused this many syncs in a row
+ * (200–300 ms idle at the default interval): a counter called a few times a second keeps its lease between calls.
+ */
+const RETURN_AFTER_SYNCS = 3;
+
+/** Counters read by one MGET of a sync at most (the counters in use are read every sync). */
+const READ_CHUNK = 500;
+
 /** Requests in one strict script call at most; more start another call in the same turn. */
 const MAX_STRICT_BATCH = 256;
 
@@ -139,6 +155,8 @@ interface SyncedCounter {
   idleSyncs: number;
   /** Set while a lease is being asked for. */
   leasing: Promise<void> | null;
+  /** Dropped from the synced counters (idle, or its window over): a check that knew it must look it up again. */
+  forgotten: boolean;
 }
 
 export interface RedisLimiterOptions {
@@ -161,11 +179,11 @@ const DOWN_STATES = new Set(['reconnecting', 'close', 'end']);
  * `batched` admits calls from tokens leased from Redis ({@link LEASE_SCRIPT}): a lease adds its tokens to the
  * shared count atomically, so however many gateways count on a key, the calls they admit in a window never
  * exceed the limit while Redis answers (no overshoot). Calls use the local lease without a round trip; a lease
- * asks for twice what the gateway used in a sync interval and gets at most an eighth of the room left, so leases
- * grow fast in a burst and shrink to single tokens near the limit (where calls wait for one round trip, as in
- * strict mode). Every `syncIntervalMs` the counters in use are refreshed and the leases of counters idle since the
- * last sync are given back. What leasing costs is undershoot, never overshoot: a call can be refused while
- * another gateway holds unused tokens (at most an eighth of the room each, given back within one idle sync), and
+ * asks for {@link LEASE_SYNCS} sync intervals' use and gets at most an eighth of the room left, so leases grow fast
+ * in a burst and shrink to single tokens near the limit (where calls wait for one round trip, as in strict mode).
+ * Every `syncIntervalMs` the counters in use are refreshed (one MGET) and the leases of counters idle for
+ * {@link RETURN_AFTER_SYNCS} syncs are given back. What leasing costs is undershoot, never overshoot: a call can be refused while
+ * another gateway holds unused tokens (at most an eighth of the room each, given back after two or three idle syncs), and
  * a gateway that dies holding a lease loses it for the rest of the window.
  *
  * When Redis is unreachable: fail `open` keeps deciding on local counts (strict falls back to an in-process
@@ -179,6 +197,12 @@ export class RedisLimiter implements Limiter {
   private readonly onFailure: (failure: LimiterFailure) => void;
   private readonly local = new MemoryLimiter();
   private readonly synced = new Map<string, SyncedCounter>();
+  /**
+   * A check → its counter. The gateway's authorize passes an application's same check objects call after call for
+   * as long as their window lasts (as the memory limiter's `sharedChecks`), so a known check needs no
+   * `key:windowStart` string built and hashed per call.
+   */
+  private readonly known = new WeakMap<CounterCheck, SyncedCounter>();
   private readonly timer: NodeJS.Timeout;
   private syncing: Promise<void> | null = null;
   /** Strict requests of this event-loop turn, sent together when the turn's I/O is done (setImmediate). */
@@ -279,12 +303,40 @@ export class RedisLimiter implements Limiter {
       this.onFailure({ mode: 'batched', failureMode: 'closed', error: new Error('Redis is unreachable') });
       return { kind: 'unavailable' };
     }
-    const counters: SyncedCounter[] = new Array(checks.length);
-    for (let i = 0; i < checks.length; i++) counters[i] = this.counterOf(checks[i]!);
-    return this.decideBatched(checks, counters, options, 0);
+    const n = checks.length;
+    const counters: SyncedCounter[] = new Array(n);
+    for (let i = 0; i < n; i++) counters[i] = this.counterOf(checks[i]!);
+    return this.fromLeases(checks, counters) ?? this.decideBatched(checks, counters, options, 0);
+  }
+
+  /**
+   * The common call: each counter named once and holding enough leased tokens. Takes them and answers as
+   * `decideBatched` would; null otherwise, for `decideBatched` to decide.
+   */
+  private fromLeases(checks: readonly CounterCheck[], counters: readonly SyncedCounter[]): LimiterOutcome | null {
+    const n = checks.length;
+    for (let i = 0; i < n; i++) {
+      const counter = counters[i]!;
+      if (counter.lease < checks[i]!.delta) return null;
+      for (let j = 0; j < i; j++) if (counters[j] === counter) return null;
+    }
+    const used: number[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const counter = counters[i]!;
+      const delta = checks[i]!.delta;
+      counter.lease -= delta;
+      counter.usedSinceSync += delta;
+      used[i] = usedOf(counter);
+    }
+    return { kind: 'allowed', used };
   }
 
   private counterOf(c: CounterCheck): SyncedCounter {
+    const known = this.known.get(c);
+    if (known !== undefined && !known.forgotten && known.limit === c.limit) {
+      known.idleSyncs = 0;
+      return known;
+    }
     const id = `${c.key}:${c.windowStart}`;
     let counter = this.synced.get(id);
     if (counter === undefined) {
@@ -301,6 +353,7 @@ export class RedisLimiter implements Limiter {
         full: false,
         idleSyncs: 0,
         leasing: null,
+        forgotten: false,
       };
       this.synced.set(id, counter);
     } else if (counter.limit !== c.limit) {
@@ -309,6 +362,7 @@ export class RedisLimiter implements Limiter {
       counter.full = false;
     }
     counter.idleSyncs = 0;
+    this.known.set(c, counter);
     return counter;
   }
 
@@ -384,7 +438,12 @@ export class RedisLimiter implements Limiter {
     for (const c of counters) {
       const min = need.get(c)! - c.lease;
       keys.push(c.redisKey);
-      args.push(c.limit, min, min + 2 * Math.max(c.usedSinceSync, c.usedBefore), ttlOf(c.end, now));
+      args.push(
+        c.limit,
+        min,
+        min + LEASE_SYNCS * Math.max(c.usedSinceSync, c.usedBefore),
+        ttlOf(c.end, now),
+      );
     }
     const done = this.runScript(keys, args, LEASE_SCRIPT, LEASE_SHA).then(
       (reply) => {
@@ -431,11 +490,12 @@ export class RedisLimiter implements Limiter {
     }
     const now = this.lastNow;
     const batch: { counter: SyncedCounter; pushed: number; returned: number; replies: number }[] = [];
+    /** Counters that only need their count read: one MGET per READ_CHUNK of them, after the batch's commands. */
+    const reads: SyncedCounter[] = [];
     const pipeline = this.redis.pipeline();
     for (const [id, counter] of this.synced) {
       if (counter.leasing) continue;
       const ended = counter.end <= now;
-      const idle = counter.usedSinceSync === 0;
       counter.usedBefore = counter.usedSinceSync;
       counter.usedSinceSync = 0;
       if (!ended) counter.idleSyncs++;
@@ -455,7 +515,7 @@ export class RedisLimiter implements Limiter {
       }
       const forget = ended || counter.idleSyncs >= 10 || final;
       let returned = 0;
-      if ((idle || forget) && counter.lease > 0 && !ended) {
+      if ((counter.idleSyncs >= RETURN_AFTER_SYNCS || forget) && counter.lease > 0 && !ended) {
         returned = counter.lease;
         counter.lease = 0;
         pipeline.eval(RETURN_SCRIPT, 1, counter.redisKey, returned);
@@ -463,14 +523,17 @@ export class RedisLimiter implements Limiter {
       }
       if (forget && pushed === 0) {
         this.synced.delete(id);
+        counter.forgotten = true;
         if (replies === 0) continue;
       } else if (replies === 0) {
-        pipeline.get(counter.redisKey);
-        replies++;
+        reads.push(counter);
+        continue;
       }
       batch.push({ counter, pushed, returned, replies });
     }
-    if (batch.length === 0) return;
+    if (batch.length === 0 && reads.length === 0) return;
+    for (let i = 0; i < reads.length; i += READ_CHUNK)
+      pipeline.mget(reads.slice(i, i + READ_CHUNK).map((c) => c.redisKey));
     let results: [Error | null, unknown][] | null;
     try {
       results = await pipeline.exec();
@@ -500,6 +563,14 @@ export class RedisLimiter implements Limiter {
       counter.inFlight -= pushed;
       counter.base = value - counter.inFlight;
       if (counter.base < counter.limit) counter.full = false;
+    }
+    for (let i = 0; i < reads.length; i += READ_CHUNK) {
+      const values = results[r++]![1] as (string | null)[];
+      for (let j = 0; j < values.length; j++) {
+        const counter = reads[i + j]!;
+        counter.base = Number(values[j] ?? 0) - counter.inFlight;
+        if (counter.base < counter.limit) counter.full = false;
+      }
     }
     this.syncHealthy = true;
   }
