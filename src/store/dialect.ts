@@ -26,6 +26,37 @@ class TransactionalSqliteAdapter extends SqliteAdapter {
   }
 }
 
+/** Prepared statements a SQLite connection keeps, by SQL text (the least recently used goes first). */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * The connection as Kysely's SQLite driver sees it, with its prepared statements kept by SQL text: the driver
+ * prepares every query it runs, and parsing and planning a statement costs more than running a small one (the
+ * usage flush's 400-row upserts took 0.3–0.6 µs per gateway request to prepare, docs/benchmarks.md). One query
+ * runs at a time on the connection (the driver's mutex), so a kept statement is never busy when asked for again;
+ * SQLite prepares a kept statement again by itself after a schema change.
+ */
+export function withStatementCache(db: SqliteDatabase.Database, size = STATEMENT_CACHE_SIZE) {
+  const kept = new Map<string, SqliteDatabase.Statement>();
+  return {
+    prepare(text: string): SqliteDatabase.Statement {
+      let statement = kept.get(text);
+      if (statement !== undefined) {
+        kept.delete(text);
+      } else {
+        statement = db.prepare(text);
+        if (kept.size >= size) kept.delete(kept.keys().next().value!);
+      }
+      kept.set(text, statement);
+      return statement;
+    },
+    close(): void {
+      kept.clear();
+      db.close();
+    },
+  };
+}
+
 class TrellisSqliteDialect extends SqliteDialect {
   override createAdapter(): DialectAdapter {
     return new TransactionalSqliteAdapter();
@@ -100,7 +131,7 @@ export function dialectFor(url: string, options: StoreOptions = {}): { dialect: 
           db.pragma('foreign_keys = ON');
           db.pragma('busy_timeout = 5000');
           db.pragma('synchronous = NORMAL');
-          return db;
+          return withStatementCache(db);
         },
       }),
     };

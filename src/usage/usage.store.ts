@@ -63,33 +63,55 @@ function tuples(rows: number, width: number, postgres: boolean): string {
   return out.join(', ');
 }
 
-/** SQL texts of full chunks, per statement and dialect (the last, shorter chunk of a flush is written each time). */
-const fullChunkText = new Map<Upsert<never>, [sqlite: string | undefined, postgres: string | undefined]>();
-
-function textFor(u: Upsert<never>, rows: number, postgres: boolean): string {
-  if (rows !== CHUNK) return u.head + tuples(rows, u.width, postgres) + u.tail;
-  let texts = fullChunkText.get(u);
-  if (texts === undefined) {
-    texts = [undefined, undefined];
-    fullChunkText.set(u, texts);
+/**
+ * The rows of each statement of a flush: CHUNK at a time, then what is left in powers of two (237 rows: 128, 64,
+ * 32, 8, 4, 1). A flush's statements are then of a dozen sizes per table, the same from flush to flush, so their
+ * texts are written once and SQLite's prepared statements are kept across flushes (`withStatementCache` in the
+ * store), instead of a statement of a new size prepared at every flush.
+ */
+function* chunks(rows: number): Generator<[from: number, to: number]> {
+  let from = 0;
+  while (rows - from >= CHUNK) {
+    yield [from, from + CHUNK];
+    from += CHUNK;
   }
-  const i = postgres ? 1 : 0;
-  texts[i] ??= u.head + tuples(rows, u.width, postgres) + u.tail;
-  return texts[i];
+  for (let size = 256; size >= 1; size /= 2) {
+    if (rows - from >= size) {
+      yield [from, from + size];
+      from += size;
+    }
+  }
 }
 
-/** Runs `u` over `rows`, CHUNK rows per statement, on `tx` (a transaction the caller holds). */
+/** SQL texts per statement, dialect and number of rows. */
+const texts = new Map<Upsert<never>, [sqlite: Map<number, string>, postgres: Map<number, string>]>();
+
+function textFor(u: Upsert<never>, rows: number, postgres: boolean): string {
+  let byDialect = texts.get(u);
+  if (byDialect === undefined) {
+    byDialect = [new Map(), new Map()];
+    texts.set(u, byDialect);
+  }
+  const bySize = byDialect[postgres ? 1 : 0];
+  let text = bySize.get(rows);
+  if (text === undefined) {
+    text = u.head + tuples(rows, u.width, postgres) + u.tail;
+    bySize.set(rows, text);
+  }
+  return text;
+}
+
+/** Runs `u` over `rows` in {@link chunks}, on `tx` (a transaction the caller holds). */
 async function runUpsert<R>(
   tx: Executor,
   u: Upsert<R>,
   rows: readonly R[],
   postgres: boolean,
 ): Promise<void> {
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    const end = Math.min(i + CHUNK, rows.length);
+  for (const [from, to] of chunks(rows.length)) {
     const params: unknown[] = [];
-    for (let r = i; r < end; r++) u.push(params, rows[r]!);
-    await tx.executeQuery(CompiledQuery.raw(textFor(u as Upsert<never>, end - i, postgres), params));
+    for (let r = from; r < to; r++) u.push(params, rows[r]!);
+    await tx.executeQuery(CompiledQuery.raw(textFor(u as Upsert<never>, to - from, postgres), params));
   }
 }
 
@@ -180,11 +202,10 @@ export async function markCredentialsUsed(db: Executor, used: ReadonlyMap<string
   const postgres = isPostgres(db);
   const entries = [...used];
   const write = async (tx: Executor) => {
-    for (let i = 0; i < entries.length; i += CHUNK) {
-      const end = Math.min(i + CHUNK, entries.length);
+    for (const [from, to] of chunks(entries.length)) {
       const params: unknown[] = [];
-      for (let r = i; r < end; r++) params.push(entries[r]![0], entries[r]![1]);
-      await tx.executeQuery(CompiledQuery.raw(textFor(lastUsed, end - i, postgres), params));
+      for (let r = from; r < to; r++) params.push(entries[r]![0], entries[r]![1]);
+      await tx.executeQuery(CompiledQuery.raw(textFor(lastUsed, to - from, postgres), params));
     }
   };
   if (db.isTransaction) await write(db);
