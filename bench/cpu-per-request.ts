@@ -38,6 +38,11 @@ interface Args {
   allocProfile: string | null;
 }
 
+/** The thread id in a --cpu-prof file name (`CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile`); 0 is the main thread */
+function threadOf(file: string): number {
+  return Number(file.split('.').at(-3));
+}
+
 function parseArgs(argv: string[]): Args {
   const args: Args = {
     requests: 20_000,
@@ -300,9 +305,11 @@ async function main(): Promise<void> {
   const perFunction = new Map<Row, Map<string, number>>();
   for (const row of rows) {
     const dir = row.profileDir!;
-    const files = existsSync(dir) ? readdirSync(dir) : [];
-    if (files.length !== 1) {
-      console.error(`${row.name}: expected one profile in ${dir}, found ${files.length}`);
+    // one profile per thread: the main thread's (thread id 0 in the file name) and the usage writer thread's,
+    // whose functions are named with a "[thread N]" prefix
+    const files = (existsSync(dir) ? readdirSync(dir) : []).filter((f) => f.endsWith('.cpuprofile'));
+    if (!files.some((f) => threadOf(f) === 0)) {
+      console.error(`${row.name}: no main-thread profile in ${dir}`);
       continue;
     }
     // the measured rounds only: the sum over their windows
@@ -310,12 +317,16 @@ async function main(): Promise<void> {
     const fns = new Map<string, number>();
     const areas = new Map<string, number>();
     let busy = 0;
-    for (const w of row.windows) {
-      const s = summariseProfile(join(dir, files[0]!), w.requests, 1000, w);
-      requests += w.requests;
-      busy += s.busyUs;
-      for (const f of s.functions) fns.set(f.name, (fns.get(f.name) ?? 0) + f.us);
-      for (const a of s.areas) areas.set(a.name, (areas.get(a.name) ?? 0) + a.us);
+    for (const w of row.windows) requests += w.requests;
+    for (const file of files) {
+      const thread = threadOf(file);
+      const tag = thread === 0 ? '' : `[thread ${thread}] `;
+      for (const w of row.windows) {
+        const s = summariseProfile(join(dir, file), w.requests, 1000, w);
+        busy += s.busyUs;
+        for (const f of s.functions) fns.set(tag + f.name, (fns.get(tag + f.name) ?? 0) + f.us);
+        for (const a of s.areas) areas.set(tag + a.name, (areas.get(tag + a.name) ?? 0) + a.us);
+      }
     }
     perFunction.set(row, new Map([...fns].map(([name, us]) => [name, us / requests])));
     console.log(`\n${row.name}: ${(busy / requests).toFixed(1)} µs of busy CPU per request in the profile`);
