@@ -4,7 +4,14 @@ import type { Database } from './schema.js';
 
 export * from './schema.js';
 export { migrateToLatest, migrations } from './migrator.js';
-export { isPostgres, sqliteFile, withStatementCache, type DialectName, type StoreLogger, type StoreOptions } from './dialect.js';
+export {
+  isPostgres,
+  sqliteFile,
+  withStatementCache,
+  type DialectName,
+  type StoreLogger,
+  type StoreOptions,
+} from './dialect.js';
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;

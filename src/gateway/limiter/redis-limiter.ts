@@ -313,7 +313,10 @@ export class RedisLimiter implements Limiter {
    * The common call: each counter named once and holding enough leased tokens. Takes them and answers as
    * `decideBatched` would; null otherwise, for `decideBatched` to decide.
    */
-  private fromLeases(checks: readonly CounterCheck[], counters: readonly SyncedCounter[]): LimiterOutcome | null {
+  private fromLeases(
+    checks: readonly CounterCheck[],
+    counters: readonly SyncedCounter[],
+  ): LimiterOutcome | null {
     const n = checks.length;
     for (let i = 0; i < n; i++) {
       const counter = counters[i]!;
@@ -438,12 +441,7 @@ export class RedisLimiter implements Limiter {
     for (const c of counters) {
       const min = need.get(c)! - c.lease;
       keys.push(c.redisKey);
-      args.push(
-        c.limit,
-        min,
-        min + LEASE_SYNCS * Math.max(c.usedSinceSync, c.usedBefore),
-        ttlOf(c.end, now),
-      );
+      args.push(c.limit, min, min + LEASE_SYNCS * Math.max(c.usedSinceSync, c.usedBefore), ttlOf(c.end, now));
     }
     const done = this.runScript(keys, args, LEASE_SCRIPT, LEASE_SHA).then(
       (reply) => {
