@@ -203,6 +203,8 @@ export class RedisLimiter implements Limiter {
    * `key:windowStart` string built and hashed per call.
    */
   private readonly known = new WeakMap<CounterCheck, SyncedCounter>();
+  /** A check → its counter's Redis key, for strict calls (shared checks: the key is built once per window). */
+  private readonly redisKeys = new WeakMap<CounterCheck, string>();
   private readonly timer: NodeJS.Timeout;
   private syncing: Promise<void> | null = null;
   /** Strict requests of this event-loop turn, sent together when the turn's I/O is done (setImmediate). */
@@ -237,6 +239,15 @@ export class RedisLimiter implements Limiter {
     });
   }
 
+  private redisKeyOf(c: CounterCheck): string {
+    let key = this.redisKeys.get(c);
+    if (key === undefined) {
+      key = `${this.prefix}${c.key}:${c.windowStart}`;
+      this.redisKeys.set(c, key);
+    }
+    return key;
+  }
+
   /** Sends the waiting strict requests in one script call and answers each (an arrow: it is a timer callback). */
   private readonly sendStrictBatch = (): void => {
     const batch = this.strictBatch;
@@ -247,7 +258,7 @@ export class RedisLimiter implements Limiter {
     for (const { checks, options } of batch) {
       args.push(checks.length);
       for (const c of checks) {
-        keys.push(`${this.prefix}${c.key}:${c.windowStart}`);
+        keys.push(this.redisKeyOf(c));
         args.push(c.limit, c.delta, ttlOf(c.windowEnd, options.now));
       }
     }
