@@ -111,6 +111,44 @@ function startPinned(
   });
 }
 
+/**
+ * The Redis of the Redis rows: a redis-server of the bench's own, pinned to CPU 0 beside wrk and the upstream — a
+ * service the gateway calls, as it calls the upstream, so its work is not charged to the gateway's CPU (in
+ * production it runs on a host of its own). Without redis-server, the host's Redis on 6379 (not pinned); null
+ * when there is none.
+ */
+async function startRedis(): Promise<string | null> {
+  if (has('redis-server')) {
+    const port = await freePort();
+    const child = spawn(
+      'taskset',
+      [
+        '-c',
+        '0',
+        'redis-server',
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+      ],
+      { stdio: 'ignore' },
+    );
+    children.push(child);
+    for (let i = 0; i < 100; i++) {
+      const ping = spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim();
+      if (ping === 'PONG') return `redis://127.0.0.1:${port}`;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await stop(child);
+  }
+  const host = spawnSync('redis-cli', ['ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG';
+  return host ? 'redis://127.0.0.1:6379' : null;
+}
+
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
@@ -344,6 +382,8 @@ async function gateway(options: {
   insights?: boolean;
   /** TRELLIS_USAGE_FLUSH_THREAD (default true): the SQLite flush on its writer thread. */
   flushThread?: boolean;
+  /** The Redis of the batched and strict rows (see startRedis). */
+  redisUrl?: string;
 }) {
   const port = await freePort();
   // strict keeps its own copy: the seed writes the service's limiter mode, and gateways run side by side; the
@@ -376,6 +416,7 @@ async function gateway(options: {
         insights: options.insights ?? true,
         flushThread: options.flushThread ?? true,
         redisPrefix: `trellis-bench:${randomBytes(4).toString('hex')}:`,
+        redisUrl: options.redisUrl,
       }),
     ],
     15 * 60_000,
@@ -565,12 +606,14 @@ async function main(): Promise<void> {
     );
     process.exit(2);
   }
-  const redis =
-    !missing.includes('redis-cli') &&
-    spawnSync('redis-cli', ['ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG';
+  const redisUrl = missing.includes('redis-cli') ? null : await startRedis();
+  const redis = redisUrl !== null;
   if (missing.includes('nginx'))
     console.error('bench: nginx is missing (apt-get install -y nginx); its rows are skipped.');
-  if (!redis) console.error('bench: no Redis on 127.0.0.1:6379; the Redis rows are skipped.');
+  if (!redis)
+    console.error(
+      'bench: no redis-server to start and no Redis on 127.0.0.1:6379; the Redis rows are skipped.',
+    );
 
   const rows: Row[] = [];
   const log = (name: string, runs: WrkResult[], note?: string) => {
@@ -675,8 +718,8 @@ async function main(): Promise<void> {
   const bareUrl = `http://127.0.0.1:${barePort}${BENCH_PREFIX}/items`;
   const mem = await gateway({ upstream, credentials: 1000, limiter: 'memory' });
   const noInsights = await gateway({ upstream, credentials: 1000, limiter: 'memory', insights: false });
-  const b = redis ? await gateway({ upstream, credentials: 1000, limiter: 'batched' }) : null;
-  const s = redis ? await gateway({ upstream, credentials: 1000, limiter: 'strict' }) : null;
+  const b = redisUrl ? await gateway({ upstream, credentials: 1000, limiter: 'batched', redisUrl }) : null;
+  const s = redisUrl ? await gateway({ upstream, credentials: 1000, limiter: 'strict', redisUrl }) : null;
   // `trellis start --workers 2` on the embedded defaults: no Redis, the primary holds the counters
   const w = await gateway({ upstream, credentials: 1000, limiter: 'memory', workers: 2, cpu: '0,1' });
   const eg = await expressGateway(upstream);
@@ -833,7 +876,7 @@ rows run **interleaved** (A, B, C, A, B, C, …) for ${args.rounds} rounds of ${
 its rounds and the range of req/s, a ratio is the median of the per-round ratios (rounds next to each other in time).
 Pinning: wrk and the upstream (nginx returning an 11-byte JSON body) on CPU 0; nginx-as-proxy, the bare Node proxy
 and every one-process Trellis gateway on CPU 1, the same for every compared row; the two-worker gateway floats over
-CPUs 0-1, shared with wrk and the upstream. Redis is the host's shared redis-server (not pinned). The Trellis rows
+CPUs 0-1, shared with wrk and the upstream. Redis is a redis-server of the bench's own on CPU 0, beside wrk and the upstream. The Trellis rows
 run the built code (\`npm run bench\` runs \`npm run build\` first; no TypeScript loader in any measured process),
 composed as \`trellis start\` composes it, with the full chain: user key in a header (SHA-256, credential cache), a
 mapping rule, two limits (minute, month) checked and counted, rate-limit headers, secret token and forwarded
