@@ -78,6 +78,41 @@ describe.each(dialects)('Redis limiter through gateways (%s)', (dialect) => {
     });
   });
 
+  describe('strict mode, one script call per turn', () => {
+    it('answers each request of a turn with its own counts and the indexes of its full counters', async () => {
+      const keyPrefix = prefix();
+      const conn = new Redis(REDIS_URL);
+      const limiter = new RedisLimiter({ redis: conn, keyPrefix });
+      const now = Date.UTC(2026, 2, 3, 10, 0, 5);
+      const strict = { mode: 'strict' as const, failureMode: 'closed' as const, now };
+      const minute = { windowStart: now - 5000, windowEnd: now + 55_000 };
+      const roomy: CounterCheck = { key: '{app}:roomy', ...minute, limit: 100, delta: 2 };
+      const tight: CounterCheck = { key: '{app}:tight', ...minute, limit: 3, delta: 1 };
+      const never: CounterCheck = { ...roomy, key: '{app}:never', windowEnd: Number.POSITIVE_INFINITY };
+      // five requests in one turn: the fourth finds the tight counter full (index 1), the fifth checks it alone
+      const outcomes = await Promise.all([
+        limiter.consume([roomy, tight], strict),
+        limiter.consume([roomy, tight, never], strict),
+        limiter.consume([tight, roomy], strict),
+        limiter.consume([roomy, tight], strict),
+        limiter.consume([tight], strict),
+      ]);
+      expect(outcomes).toEqual([
+        { kind: 'allowed', used: [2, 1] },
+        { kind: 'allowed', used: [4, 2, 2] },
+        { kind: 'allowed', used: [3, 6] },
+        { kind: 'exceeded', used: [6, 3], exceeded: [1] },
+        { kind: 'exceeded', used: [3], exceeded: [0] },
+      ]);
+      // refused requests counted nothing; the counter without a window never expires, the others at their end
+      expect(Number(await redis.get(`${keyPrefix}{app}:roomy:${minute.windowStart}`))).toBe(6);
+      expect(await redis.pttl(`${keyPrefix}{app}:never:${minute.windowStart}`)).toBe(-1);
+      expect(await redis.pttl(`${keyPrefix}{app}:tight:${minute.windowStart}`)).toBeGreaterThan(55_000);
+      await limiter.close();
+      await conn.quit();
+    });
+  });
+
   describe('batched mode on Redis', () => {
     const check = (key: string, limit: number): CounterCheck => ({
       key,

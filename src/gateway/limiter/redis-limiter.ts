@@ -10,9 +10,11 @@ import { MemoryLimiter } from './memory-limiter.js';
  * turn share one script call (one command to build, send and run instead of one per request); the outcome is the
  * same as one script per request run back to back in arrival order. Each counter is read once per call and
  * written once at its end (INCRBY of what the call added; the expiry set when that created the key).
- * KEYS: every request's counters, request after request. ARGV[1]: number of requests; then per request its
- * number of counters n, then limit, delta, ttl in ms (0: never expires) for each of its n counters.
- * Returns one reply per request: {1, counts after} or {0, counts before, indexes (1-based) of full counters}.
+ * KEYS: every request's counters, request after request. ARGV[1]: number of requests; then one argument per
+ * request: "limit delta ttl" for each of its counters, space-separated (ttl in ms, 0: never expires) — one bulk
+ * string per request instead of three per counter and one more per request, which the gateway builds and sends.
+ * Returns one flat list of integers, per request: 1, n, the n counts after; or 0, n, the n counts before, m, and
+ * the m indexes (1-based) of the full counters.
  */
 const CONSUME_SCRIPT = `
 local value = {}
@@ -20,10 +22,10 @@ local added = {}
 local ttls = {}
 local out = {}
 local k = 0
-local a = 2
 for r = 1, tonumber(ARGV[1]) do
-  local n = tonumber(ARGV[a])
-  a = a + 1
+  local spec = {}
+  for x in string.gmatch(ARGV[r + 1], '%S+') do spec[#spec + 1] = tonumber(x) end
+  local n = #spec / 3
   local used = {}
   local exceeded = {}
   for i = 1, n do
@@ -35,25 +37,29 @@ for r = 1, tonumber(ARGV[1]) do
       added[key] = 0
     end
     used[i] = current
-    if current + tonumber(ARGV[a + i * 3 - 2]) > tonumber(ARGV[a + i * 3 - 3]) then
+    if current + spec[i * 3 - 1] > spec[i * 3 - 2] then
       exceeded[#exceeded + 1] = i
     end
   end
   if #exceeded > 0 then
-    out[r] = {0, used, exceeded}
+    out[#out + 1] = 0
+    out[#out + 1] = n
+    for i = 1, n do out[#out + 1] = used[i] end
+    out[#out + 1] = #exceeded
+    for i = 1, #exceeded do out[#out + 1] = exceeded[i] end
   else
+    out[#out + 1] = 1
+    out[#out + 1] = n
     for i = 1, n do
       local key = KEYS[k + i]
-      local delta = tonumber(ARGV[a + i * 3 - 2])
+      local delta = spec[i * 3 - 1]
       value[key] = value[key] + delta
       added[key] = added[key] + delta
-      if ttls[key] == nil then ttls[key] = tonumber(ARGV[a + i * 3 - 1]) end
-      used[i] = value[key]
+      if ttls[key] == nil then ttls[key] = spec[i * 3] end
+      out[#out + 1] = value[key]
     end
-    out[r] = {1, used}
   end
   k = k + n
-  a = a + n * 3
 end
 for key, n in pairs(added) do
   if n > 0 then
@@ -256,22 +262,30 @@ export class RedisLimiter implements Limiter {
     const keys: string[] = [];
     const args: (string | number)[] = [batch.length];
     for (const { checks, options } of batch) {
-      args.push(checks.length);
+      let spec = '';
       for (const c of checks) {
         keys.push(this.redisKeyOf(c));
-        args.push(c.limit, c.delta, ttlOf(c.windowEnd, options.now));
+        spec += `${spec === '' ? '' : ' '}${c.limit} ${c.delta} ${ttlOf(c.windowEnd, options.now)}`;
       }
+      args.push(spec);
     }
     this.runScript(keys, args).then(
       (reply) => {
-        const replies = reply as [number, number[], number[] | undefined][];
+        const flat = reply as number[];
+        let at = 0;
         for (let i = 0; i < batch.length; i++) {
-          const [ok, used, exceeded] = replies[i]!;
-          batch[i]!.resolve(
-            ok === 1
-              ? { kind: 'allowed', used }
-              : { kind: 'exceeded', used, exceeded: (exceeded ?? []).map((x) => x - 1) },
-          );
+          const ok = flat[at++];
+          const n = flat[at++]!;
+          const used: number[] = new Array(n);
+          for (let j = 0; j < n; j++) used[j] = flat[at++]!;
+          if (ok === 1) {
+            batch[i]!.resolve({ kind: 'allowed', used });
+            continue;
+          }
+          const m = flat[at++]!;
+          const exceeded: number[] = new Array(m);
+          for (let j = 0; j < m; j++) exceeded[j] = flat[at++]! - 1;
+          batch[i]!.resolve({ kind: 'exceeded', used, exceeded });
         }
       },
       (err: unknown) => {
