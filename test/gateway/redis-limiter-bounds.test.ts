@@ -86,64 +86,70 @@ describe('batched mode across two gateways', () => {
 });
 
 describe('batched leases', () => {
-  it('gives unused tokens back once idle, so another gateway can use the whole limit', async () => {
+  /** Two gateways' limiters on one key prefix, each with its own connection; they sync when the test says. */
+  const twoGateways = () => {
     const keyPrefix = prefix();
     const conns = [new Redis(REDIS_URL), new Redis(REDIS_URL)];
     const [a, b] = conns.map((redis) => new RedisLimiter({ redis, keyPrefix, syncIntervalMs: 3_600_000 }));
+    const close = async () => {
+      await a!.close();
+      await b!.close();
+      for (const conn of conns) await conn.quit();
+    };
+    return { keyPrefix, a: a!, b: b!, close };
+  };
+
+  it('gives unused tokens back once idle, so another gateway can use the whole limit', async () => {
+    const { keyPrefix, a, b, close } = twoGateways();
     const now = Date.UTC(2026, 2, 3, 10, 0, 5);
     const L = 100;
     const c = check('{app}:giveback', L, 'minute', now);
     const burst = (limiter: RedisLimiter, n: number) =>
       Promise.all(Array.from({ length: n }, () => limiter.consume([c], opts(now)))).then(allowed);
-    expect(await burst(a!, 30)).toBe(30);
+    expect(await burst(a, 30)).toBe(30);
     // A holds tokens it has not used: B gets the rest of the room only
-    const first = await burst(b!, 100);
+    const first = await burst(b, 100);
     expect(first).toBeLessThan(70);
     // A's next sync sees it used tokens since the last one; the third after its last call gives them back
     const key = `${keyPrefix}{app}:giveback:${c.windowStart}`;
-    await a!.sync();
-    await a!.sync();
+    await a.sync();
+    await a.sync();
     // idle for one sync interval only: A keeps them (with what B pushes, the whole limit is taken in Redis)
-    await b!.sync();
+    await b.sync();
     expect(Number(await redis.get(key))).toBe(L);
-    await a!.sync();
+    await a.sync();
     expect(Number(await redis.get(key))).toBeLessThan(L);
-    await b!.sync();
-    const second = await burst(b!, 100);
+    await b.sync();
+    const second = await burst(b, 100);
     expect(30 + first + second).toBe(L);
     expect(Number(await redis.get(key))).toBe(L);
-    await a!.close();
-    await b!.close();
-    for (const conn of conns) await conn.quit();
+    await close();
   });
 
   it('counts a call on a check it knew after forgetting its idle counter, and reads the counts in use each sync', async () => {
-    const keyPrefix = prefix();
-    const conns = [new Redis(REDIS_URL), new Redis(REDIS_URL)];
-    const [a, b] = conns.map((redis) => new RedisLimiter({ redis, keyPrefix, syncIntervalMs: 3_600_000 }));
+    const { keyPrefix, a, b, close } = twoGateways();
     const now = Date.UTC(2026, 2, 3, 10, 0, 5);
     const L = 1000;
     // the same check object call after call, as the gateway's authorize passes it
     const c = check('{app}:forget', L, 'minute', now);
     const key = `${keyPrefix}{app}:forget:${c.windowStart}`;
-    for (let i = 0; i < 5; i++) expect((await a!.consume([c], opts(now))).kind).toBe('allowed');
+    for (let i = 0; i < 5; i++) expect((await a.consume([c], opts(now))).kind).toBe('allowed');
     // ten idle syncs: the lease goes back and the counter is forgotten
-    for (let i = 0; i < 11; i++) await a!.sync();
+    for (let i = 0; i < 11; i++) await a.sync();
     expect(Number(await redis.get(key))).toBe(5);
-    const again = await a!.consume([c], opts(now));
+    const again = await a.consume([c], opts(now));
     expect(again).toMatchObject({ kind: 'allowed', used: [6] });
     // B's calls reach A's counts at A's next sync (the read of the counters in use)
-    for (let i = 0; i < 3; i++) await b!.consume([c], opts(now));
-    await b!.sync();
-    await a!.sync();
+    for (let i = 0; i < 3; i++) await b.consume([c], opts(now));
+    await b.sync();
+    await a.sync();
     // (what A reports as used also holds the tokens B leased and has not used yet)
-    const after = await a!.consume([c], opts(now));
+    const after = await a.consume([c], opts(now));
     expect(after.kind).toBe('allowed');
     expect(after.kind === 'allowed' && after.used[0]!).toBeGreaterThanOrEqual(10);
-    await a!.close();
-    await b!.close();
+    // closing gives back every lease: Redis holds the ten calls made
+    await close();
     expect(Number(await redis.get(key))).toBe(10);
-    for (const conn of conns) await conn.quit();
   });
 });
 
