@@ -94,6 +94,12 @@ export async function startGatewayWorkers(
     : new MemoryLimiter(startOptions.store ? { seed: usageSeed(startOptions.store.db) } : {});
   const workers = new Set<Worker>();
   let closing = false;
+  /**
+   * A message to a worker that has just died fails (EPIPE, or "Channel closed" once its channel is known closed);
+   * without a callback the failure is an 'error' event nobody listens to, an uncaught exception in the primary.
+   * Its exit is what tells the primary, and the primary waits for that, or replaces it.
+   */
+  const ignoreSendError = (): void => {};
 
   /** Forks one worker; resolves with its port once it listens, rejects if it exits first. */
   const fork = (workerConfig: Config): { worker: Worker; ready: Promise<number> } => {
@@ -114,7 +120,7 @@ export async function startGatewayWorkers(
             options,
             hostCounters: hostCounters !== null,
           };
-          worker.send(start);
+          worker.send(start, undefined, undefined, ignoreSendError);
         }
       });
       worker.once('exit', (code) => {
@@ -188,8 +194,10 @@ export async function startGatewayWorkers(
             new Promise<void>((resolve) => {
               if (w.isDead()) return resolve();
               w.once('exit', () => resolve());
-              w.send({ type: 'trellis:gateway:stop' });
               setTimeout(() => w.kill('SIGKILL'), 15_000).unref();
+              // a worker that died a moment ago (its exit not seen yet) cannot be told: it is gone already
+              if (w.isConnected())
+                w.send({ type: 'trellis:gateway:stop' }, undefined, undefined, ignoreSendError);
             }),
         ),
       );

@@ -42,6 +42,32 @@ describe('several gateway processes', () => {
       startGatewayWorkers(2, { config: testConfig({ databaseUrl: 'sqlite::memory:' }) }),
     ).rejects.toThrow(/in-memory SQLite/);
   });
+
+  it('closes while a worker has just died: its channel gone, its exit not seen yet', {
+    timeout: 60_000,
+  }, async () => {
+    const shared = await sharedStore('sqlite');
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const workers = await startGatewayWorkers(2, {
+        config: testConfig({ databaseUrl: shared.url, redisUrl: '', gatewayPort: 0, logLevel: 'warn' }),
+        store: shared.store,
+      });
+      process.kill(workers.pids[0]!, 'SIGKILL');
+      // hold this thread while the worker dies, so the primary has not seen its channel close or its exit yet
+      // when it tells every worker to stop (sending to it failed with EPIPE or "Channel closed", an 'error' event
+      // nobody listened to: an uncaught exception in the primary)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+      await workers.close();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await shared.cleanup();
+    }
+  });
 });
 
 describe.each(['sqlite', 'postgres'] as const)('several gateway processes (%s)', (dialect) => {
