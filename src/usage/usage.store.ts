@@ -64,16 +64,21 @@ function tuples(rows: number, width: number, postgres: boolean): string {
 }
 
 /**
- * The rows of each statement of a flush: CHUNK at a time, then what is left in powers of two (237 rows: 128, 64,
- * 32, 8, 4, 1). A flush's statements are then of a dozen sizes per table, the same from flush to flush, so their
- * texts are written once and SQLite's prepared statements are kept across flushes (`withStatementCache` in the
- * store), instead of a statement of a new size prepared at every flush.
+ * The rows of each statement of a flush: CHUNK at a time, then what is left. On SQLite the rest goes in powers of
+ * two (237 rows: 128, 64, 32, 8, 4, 1): a flush's statements are then of a dozen sizes per table, the same from
+ * flush to flush, so their texts are written once and SQLite's prepared statements are kept across flushes
+ * (`withStatementCache` in the store) instead of a statement of a new size prepared at every flush. PostgreSQL
+ * parses every statement it is sent anyway, and each one more is a round trip: the rest goes in one.
  */
-function* chunks(rows: number): Generator<[from: number, to: number]> {
+function* chunks(rows: number, postgres: boolean): Generator<[from: number, to: number]> {
   let from = 0;
   while (rows - from >= CHUNK) {
     yield [from, from + CHUNK];
     from += CHUNK;
+  }
+  if (postgres) {
+    if (from < rows) yield [from, rows];
+    return;
   }
   for (let size = 256; size >= 1; size /= 2) {
     if (rows - from >= size) {
@@ -83,10 +88,15 @@ function* chunks(rows: number): Generator<[from: number, to: number]> {
   }
 }
 
-/** SQL texts per statement, dialect and number of rows. */
+/**
+ * SQL texts per statement and number of rows: SQLite's sizes ({@link chunks}: CHUNK and the powers of two below
+ * 400) and PostgreSQL's full chunks. PostgreSQL's last, shorter statement of a flush is written each time (a text
+ * kept for each of its 399 possible sizes would hold megabytes for nothing).
+ */
 const texts = new Map<Upsert<never>, [sqlite: Map<number, string>, postgres: Map<number, string>]>();
 
 function textFor(u: Upsert<never>, rows: number, postgres: boolean): string {
+  if (postgres && rows !== CHUNK) return u.head + tuples(rows, u.width, true) + u.tail;
   let byDialect = texts.get(u);
   if (byDialect === undefined) {
     byDialect = [new Map(), new Map()];
@@ -108,7 +118,7 @@ async function runUpsert<R>(
   rows: readonly R[],
   postgres: boolean,
 ): Promise<void> {
-  for (const [from, to] of chunks(rows.length)) {
+  for (const [from, to] of chunks(rows.length, postgres)) {
     const params: unknown[] = [];
     for (let r = from; r < to; r++) u.push(params, rows[r]!);
     await tx.executeQuery(CompiledQuery.raw(textFor(u as Upsert<never>, to - from, postgres), params));
@@ -202,7 +212,7 @@ export async function markCredentialsUsed(db: Executor, used: ReadonlyMap<string
   const postgres = isPostgres(db);
   const entries = [...used];
   const write = async (tx: Executor) => {
-    for (const [from, to] of chunks(entries.length)) {
+    for (const [from, to] of chunks(entries.length, postgres)) {
       const params: unknown[] = [];
       for (let r = from; r < to; r++) params.push(entries[r]![0], entries[r]![1]);
       await tx.executeQuery(CompiledQuery.raw(textFor(lastUsed, to - from, postgres), params));
