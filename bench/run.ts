@@ -607,10 +607,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const redisUrl = missing.includes('redis-cli') ? null : await startRedis();
-  const redis = redisUrl !== null;
   if (missing.includes('nginx'))
     console.error('bench: nginx is missing (apt-get install -y nginx); its rows are skipped.');
-  if (!redis)
+  if (redisUrl === null)
     console.error(
       'bench: no redis-server to start and no Redis on 127.0.0.1:6379; the Redis rows are skipped.',
     );
@@ -876,7 +875,7 @@ rows run **interleaved** (A, B, C, A, B, C, …) for ${args.rounds} rounds of ${
 its rounds and the range of req/s, a ratio is the median of the per-round ratios (rounds next to each other in time).
 Pinning: wrk and the upstream (nginx returning an 11-byte JSON body) on CPU 0; nginx-as-proxy, the bare Node proxy
 and every one-process Trellis gateway on CPU 1, the same for every compared row; the two-worker gateway floats over
-CPUs 0-1, shared with wrk and the upstream. Redis is a redis-server of the bench's own on CPU 0, beside wrk and the upstream. The Trellis rows
+CPUs 0-1, shared with wrk and the upstream. Redis, a redis-server of the bench's own, is on CPU 0. The Trellis rows
 run the built code (\`npm run bench\` runs \`npm run build\` first; no TypeScript loader in any measured process),
 composed as \`trellis start\` composes it, with the full chain: user key in a header (SHA-256, credential cache), a
 mapping rule, two limits (minute, month) checked and counted, rate-limit headers, secret token and forwarded

@@ -5,22 +5,22 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { sql } from 'kysely';
 import { openStore } from '../store/index.js';
-import { addCertificationCalls } from './certification-calls.js';
-import { addUsage, markCredentialsUsed } from './usage.store.js';
-import type { WriterAnswer, WriterRequest } from './usage-writer.js';
+import { databaseWriter, type WriterAnswer, type WriterRequest } from './usage-writer.js';
 
 const port = parentPort;
 if (port === null) throw new Error('usage-writer-thread runs as a worker thread');
 const store = openStore((workerData as { databaseUrl: string }).databaseUrl);
+/** The thread writes as a writer on the store's connection does, on a connection of its own. */
+const writer = databaseWriter(store.db);
 
-async function run(request: WriterRequest): Promise<void> {
+function run(request: WriterRequest): Promise<void> {
   switch (request.op) {
     case 'addUsage':
-      return addUsage(store.db, request.metricRows, request.callRows, request.patterns);
+      return writer.addUsage(request.metricRows, request.callRows, request.patterns);
     case 'markCredentialsUsed':
-      return markCredentialsUsed(store.db, request.used);
+      return writer.markCredentialsUsed(request.used);
     case 'addCertificationCalls':
-      return addCertificationCalls(store.db, request.rows);
+      return writer.addCertificationCalls(request.rows);
   }
 }
 

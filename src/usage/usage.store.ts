@@ -89,24 +89,24 @@ function* chunks(rows: number, postgres: boolean): Generator<[from: number, to: 
 }
 
 /**
- * SQL texts per statement and number of rows: SQLite's sizes ({@link chunks}: CHUNK and the powers of two below
- * 400) and PostgreSQL's full chunks. PostgreSQL's last, shorter statement of a flush is written each time (a text
- * kept for each of its 399 possible sizes would hold megabytes for nothing).
+ * SQL texts per statement and number of rows (PostgreSQL's as negative numbers): SQLite's sizes ({@link chunks}:
+ * CHUNK and the powers of two below it) and PostgreSQL's full chunks. PostgreSQL's last, shorter statement of a
+ * flush is written each time (a text kept for each of its 399 possible sizes would hold megabytes for nothing).
  */
-const texts = new Map<Upsert<never>, [sqlite: Map<number, string>, postgres: Map<number, string>]>();
+const texts = new Map<Upsert<never>, Map<number, string>>();
 
 function textFor(u: Upsert<never>, rows: number, postgres: boolean): string {
   if (postgres && rows !== CHUNK) return u.head + tuples(rows, u.width, true) + u.tail;
-  let byDialect = texts.get(u);
-  if (byDialect === undefined) {
-    byDialect = [new Map(), new Map()];
-    texts.set(u, byDialect);
+  let bySize = texts.get(u);
+  if (bySize === undefined) {
+    bySize = new Map();
+    texts.set(u, bySize);
   }
-  const bySize = byDialect[postgres ? 1 : 0];
-  let text = bySize.get(rows);
+  const key = postgres ? -rows : rows;
+  let text = bySize.get(key);
   if (text === undefined) {
     text = u.head + tuples(rows, u.width, postgres) + u.tail;
-    bySize.set(rows, text);
+    bySize.set(key, text);
   }
   return text;
 }

@@ -188,9 +188,9 @@ const DOWN_STATES = new Set(['reconnecting', 'close', 'end']);
  * asks for {@link LEASE_SYNCS} sync intervals' use and gets at most an eighth of the room left, so leases grow fast
  * in a burst and shrink to single tokens near the limit (where calls wait for one round trip, as in strict mode).
  * Every `syncIntervalMs` the counters in use are refreshed (one MGET) and the leases of counters idle for
- * {@link RETURN_AFTER_SYNCS} syncs are given back. What leasing costs is undershoot, never overshoot: a call can be refused while
- * another gateway holds unused tokens (at most an eighth of the room each, given back after two or three idle syncs), and
- * a gateway that dies holding a lease loses it for the rest of the window.
+ * {@link RETURN_AFTER_SYNCS} syncs are given back. What leasing costs is undershoot, never overshoot: a call can be
+ * refused while another gateway holds unused tokens (at most an eighth of the room each, given back after two or
+ * three idle syncs), and a gateway that dies holding a lease loses it for the rest of the window.
  *
  * When Redis is unreachable: fail `open` keeps deciding on local counts (strict falls back to an in-process
  * counter; batched uses what is left of its leases, then counts calls as pending and pushes them when Redis is
