@@ -182,6 +182,12 @@ export const settings = {
     boolean,
     'Whether gateways sum calls per route, status class and latency bucket and count call patterns (reads after creates, calls before Retry-After) for insights, written with the usage flush.',
   ),
+  insightsFlushMs: setting(
+    'TRELLIS_INSIGHTS_FLUSH_MS',
+    5000,
+    integer(50, 300_000),
+    "How often the gateway writes its insights sums (calls per route, status class and latency bucket; call patterns) with a usage flush, in milliseconds. They are statistics, not billing: written less often than usage, since each application's latency histogram is several rows a minute; a kill -9 loses at most about one interval of them, a graceful stop nothing. Never more often than `TRELLIS_USAGE_FLUSH_MS`.",
+  ),
   insightsIntervalMs: setting(
     'TRELLIS_INSIGHTS_INTERVAL_MS',
     60_000,

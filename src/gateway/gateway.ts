@@ -214,6 +214,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           flushIntervalMs: config.usageFlushMs,
           logger,
           callPatterns: config.insightsRecording,
+          insightsFlushIntervalMs: config.insightsFlushMs,
         })
       : null;
   const usage = deps.usage ?? recorder;

@@ -195,6 +195,11 @@ export class CallPatterns {
       });
   }
 
+  /** Whether there are sums not yet handed over. */
+  pending(): boolean {
+    return this.routeRows.length > 0 || this.patterns.size > 0;
+  }
+
   /** The sums so far, handed over for a flush; the next calls start new sums. */
   take(): PatternBatch {
     const batch = { routeRows: this.routeRows, patternRows: [...this.patterns.values()] };

@@ -62,6 +62,12 @@ export interface UsageRecorderOptions {
   logger?: UsageLogger;
   /** Sum routes, latency buckets and call patterns for insights (default true). */
   callPatterns?: boolean;
+  /**
+   * How often the timer's flushes write the insights sums too (config `insightsFlushMs`); default
+   * `flushIntervalMs`. They are statistics, not billing: written less often than usage, a thousand active
+   * applications' latency histograms are not rewritten four times a second. `flush()` and `close()` write them always.
+   */
+  insightsFlushIntervalMs?: number;
 }
 
 export interface UsageRecorderStats {
@@ -208,12 +214,17 @@ export class UsageRecorder implements UsageSink {
   /** Calls of certification runs since the last flush, written with the usage. */
   private certificationCalls: CertificationCallRow[] = [];
   private readonly writer: UsageWriter;
+  private readonly insightsFlushIntervalMs: number;
+  /** Clock time the insights sums were last written (or the recorder started). */
+  private insightsWrittenAt: number;
 
   constructor(private readonly options: UsageRecorderOptions) {
     this.writer = options.writer ?? databaseWriter(options.db);
     this.patterns = options.callPatterns === false ? null : new CallPatterns();
+    this.insightsFlushIntervalMs = options.insightsFlushIntervalMs ?? options.flushIntervalMs;
+    this.insightsWrittenAt = options.clock.now();
     if (options.flushIntervalMs > 0) {
-      this.timer = setInterval(() => void this.flush(), options.flushIntervalMs);
+      this.timer = setInterval(() => void this.flushWith(false), options.flushIntervalMs);
       this.timer.unref();
     } else {
       this.timer = null;
@@ -291,22 +302,36 @@ export class UsageRecorder implements UsageSink {
     }
   }
 
-  /** Writes what is summed so far. A failure is logged, counted in `stats()`, and the sums kept for the next try. */
+  /**
+   * Writes what is summed so far, the insights sums included. A failure is logged, counted in `stats()`, and the
+   * sums kept for the next try.
+   */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => this.flush());
-    this.flushing = this.flushOnce().finally(() => {
+    return this.flushWith(true);
+  }
+
+  /** A flush; the timer's (`insights` false) writes the insights sums only once their interval has passed. */
+  private flushWith(insights: boolean): Promise<void> {
+    if (this.flushing) return this.flushing.then(() => this.flushWith(insights));
+    this.flushing = this.flushOnce(insights).finally(() => {
       this.flushing = null;
     });
     return this.flushing;
   }
 
-  private async flushOnce(): Promise<void> {
+  private async flushOnce(allInsights: boolean): Promise<void> {
     const batch = this.current;
-    if (batch.records === 0) return;
+    const now = this.options.clock.now();
+    const withInsights =
+      this.patterns !== null &&
+      this.patterns.pending() &&
+      (allInsights || now - this.insightsWrittenAt >= this.insightsFlushIntervalMs);
+    if (batch.records === 0 && !withInsights) return;
     this.current = emptyBatch();
-    const patterns = this.patterns?.take();
+    const patterns = withInsights ? this.patterns!.take() : undefined;
     try {
       await this.writer.addUsage(withRollups(batch.metricRows), batch.callRows, patterns);
+      if (withInsights) this.insightsWrittenAt = now;
       await this.flushLastUsed();
       await this.flushCertificationCalls();
       this.flushes++;

@@ -203,6 +203,49 @@ describe.each(dialects)('usage recorder (%s)', (dialect) => {
     expect(routes.rows.map((r) => [Number(r.rows) > 0, Number(r.calls)])).toEqual([[true, 6 * n]]);
   });
 
+  it("writes the insights sums with the timer's flushes only once their interval has passed, and always at flush() and close()", async () => {
+    const clock = new ManualClock(at(14, 0));
+    const usage = new UsageRecorder({
+      db: store.db,
+      clock,
+      flushIntervalMs: 20,
+      insightsFlushIntervalMs: 60_000,
+    });
+    const counts = async (app: string) => {
+      const { rows } = await sql<{ calls: number | string | null; routes: number | string | null }>`
+        select (select sum(calls) from usage_calls where application_id = ${app}) as calls,
+          (select sum(calls) from usage_route_calls where application_id = ${app}) as routes`.execute(store.db);
+      return [Number(rows[0]?.calls ?? 0), Number(rows[0]?.routes ?? 0)];
+    };
+    const settled = async (app: string, want: number[]) => {
+      const until = Date.now() + 5000;
+      while (Date.now() < until) {
+        if ((await counts(app)).join() === want.join()) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(await counts(app)).toEqual(want);
+    };
+    try {
+      const call = { at: at(14, 0), applicationId: 'app_insights', method: 'GET', route: 'r_items' };
+      usage.record(usageRecord(call));
+      usage.record(usageRecord(call));
+      await settled('app_insights', [2, 0]);
+      // more flushes of the timer meanwhile: the usage goes on being written, the histogram waits its interval
+      usage.record(usageRecord(call));
+      await settled('app_insights', [3, 0]);
+      clock.advance(60_000);
+      await settled('app_insights', [3, 3]);
+      // an explicit flush writes them whatever the interval
+      usage.record(usageRecord(call));
+      await usage.flush();
+      expect(await counts('app_insights')).toEqual([4, 4]);
+      usage.record(usageRecord(call));
+    } finally {
+      await usage.close();
+    }
+    expect(await counts('app_insights')).toEqual([5, 5]);
+  });
+
   it('keeps usage when a flush fails and writes it at the next one', async () => {
     const clock = new ManualClock(at(13, 0));
     const usage = new UsageRecorder({ db: store.db, clock, flushIntervalMs: 0 });
