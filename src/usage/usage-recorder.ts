@@ -322,13 +322,13 @@ export class UsageRecorder implements UsageSink {
   private async flushOnce(allInsights: boolean): Promise<void> {
     const batch = this.current;
     const now = this.options.clock.now();
+    const sums = this.patterns;
     const withInsights =
-      this.patterns !== null &&
-      this.patterns.pending() &&
+      sums?.pending() === true &&
       (allInsights || now - this.insightsWrittenAt >= this.insightsFlushIntervalMs);
     if (batch.records === 0 && !withInsights) return;
     this.current = emptyBatch();
-    const patterns = withInsights ? this.patterns!.take() : undefined;
+    const patterns = withInsights ? sums?.take() : undefined;
     try {
       await this.writer.addUsage(withRollups(batch.metricRows), batch.callRows, patterns);
       if (withInsights) this.insightsWrittenAt = now;

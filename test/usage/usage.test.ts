@@ -214,7 +214,9 @@ describe.each(dialects)('usage recorder (%s)', (dialect) => {
     const counts = async (app: string) => {
       const { rows } = await sql<{ calls: number | string | null; routes: number | string | null }>`
         select (select sum(calls) from usage_calls where application_id = ${app}) as calls,
-          (select sum(calls) from usage_route_calls where application_id = ${app}) as routes`.execute(store.db);
+          (select sum(calls) from usage_route_calls where application_id = ${app}) as routes`.execute(
+        store.db,
+      );
       return [Number(rows[0]?.calls ?? 0), Number(rows[0]?.routes ?? 0)];
     };
     const settled = async (app: string, want: number[]) => {
