@@ -63,6 +63,9 @@ export interface PatternCall {
   retryAfterS: number;
 }
 
+/** An application's histogram rows in one minute: route → latency bucket × 8 + class index → row. */
+export type RouteRows = Map<string, Map<number, UsageRouteCallTable>>;
+
 export interface PatternBatch {
   routeRows: UsageRouteCallTable[];
   patternRows: UsageCallPatternTable[];
@@ -80,8 +83,10 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
 export class CallPatterns {
   /** bucket → application → route → status class and latency bucket (one number) → row: lookups on strings the
    * gateway already holds (their hashes are cached), no key building per call */
-  private routes = new Map<string, Map<string, Map<string, Map<number, UsageRouteCallTable>>>>();
+  private routes = new Map<string, Map<string, RouteRows>>();
   private routeRows: UsageRouteCallTable[] = [];
+  /** Sums handed over so far: an application's {@link RouteRows} from before a take are no longer the sums'. */
+  private taken = 0;
   private patterns = new Map<string, UsageCallPatternTable>();
   /** application → its last create */
   private readonly lastCreate = new Map<string, { at: number; route: string }>();
@@ -93,12 +98,36 @@ export class CallPatterns {
     { at: number; route: string; method: string; cls: string }
   >();
 
-  record(c: PatternCall, bucket: string): void {
+  /** How many times the sums were handed over: a caller keeping an application's rows checks it did not change. */
+  get takes(): number {
+    return this.taken;
+  }
+
+  /** The rows of an application in a minute, made empty when new (kept by the recorder for the next calls). */
+  routesOf(bucket: string, applicationId: string): RouteRows {
+    let byApp = this.routes.get(bucket);
+    if (byApp === undefined) {
+      byApp = new Map();
+      this.routes.set(bucket, byApp);
+    }
+    let byRoute = byApp.get(applicationId);
+    if (byRoute === undefined) {
+      byRoute = new Map();
+      byApp.set(applicationId, byRoute);
+    }
+    return byRoute;
+  }
+
+  /**
+   * Sums one call; `routes` is the application's rows in `bucket` (`routesOf`) when the caller already holds them.
+   * The last create, 429 and failure are looked up only while some application has one.
+   */
+  record(c: PatternCall, bucket: string, routes = this.routesOf(bucket, c.applicationId)): void {
     const cls = statusClass(c.status);
     const lb = latencyBucket(c.latencyMs);
-    this.routeRow(bucket, c.serviceId, c.applicationId, c.route, cls, lb).calls++;
+    this.routeRow(routes, bucket, c.serviceId, c.applicationId, c.route, cls, lb).calls++;
 
-    const until = this.waitUntil.get(c.applicationId);
+    const until = this.waitUntil.size === 0 ? undefined : this.waitUntil.get(c.applicationId);
     if (until !== undefined) {
       if (c.at < until) this.pattern(bucket, c, 'early_retry', '', 0);
       else if (c.status !== 429) this.waitUntil.delete(c.applicationId);
@@ -109,7 +138,7 @@ export class CallPatterns {
     }
 
     // the same request again soon after it failed: a retry without backoff (5xx) or a repeated mistake (4xx)
-    const failed = this.lastFailure.get(c.applicationId);
+    const failed = this.lastFailure.size === 0 ? undefined : this.lastFailure.get(c.applicationId);
     if (failed !== undefined) {
       const lag = c.at - failed.at;
       if (lag >= 0 && lag <= REPEAT_WINDOW_MS && failed.route === c.route && failed.method === c.method) {
@@ -127,7 +156,7 @@ export class CallPatterns {
     if (c.method === 'POST') {
       remember(this.lastCreate, c.applicationId, { at: c.at, route: c.route });
     } else if (c.method === 'GET' || c.method === 'HEAD') {
-      const created = this.lastCreate.get(c.applicationId);
+      const created = this.lastCreate.size === 0 ? undefined : this.lastCreate.get(c.applicationId);
       if (created === undefined) return;
       const lag = c.at - created.at;
       if (lag < 0 || lag > FOLLOW_WINDOW_MS) return;
@@ -136,8 +165,12 @@ export class CallPatterns {
     }
   }
 
-  /** The row of (bucket, application, route, class, latency bucket), zero when new; a route has one service. */
+  /**
+   * The row of (bucket, application, route, class, latency bucket) in the application's `byRoute` rows of that
+   * bucket, zero when new; a route has one service.
+   */
   private routeRow(
+    byRoute: RouteRows,
     bucket: string,
     serviceId: string,
     applicationId: string,
@@ -145,16 +178,6 @@ export class CallPatterns {
     cls: string,
     lb: number,
   ): UsageRouteCallTable {
-    let byApp = this.routes.get(bucket);
-    if (byApp === undefined) {
-      byApp = new Map();
-      this.routes.set(bucket, byApp);
-    }
-    let byRoute = byApp.get(applicationId);
-    if (byRoute === undefined) {
-      byRoute = new Map();
-      byApp.set(applicationId, byRoute);
-    }
     let rows = byRoute.get(route);
     if (rows === undefined) {
       rows = new Map();
@@ -203,6 +226,7 @@ export class CallPatterns {
   /** The sums so far, handed over for a flush; the next calls start new sums. */
   take(): PatternBatch {
     const batch = { routeRows: this.routeRows, patternRows: [...this.patterns.values()] };
+    this.taken++;
     this.routes = new Map();
     this.routeRows = [];
     this.patterns = new Map();
@@ -213,6 +237,7 @@ export class CallPatterns {
   restore(batch: PatternBatch): void {
     for (const r of batch.routeRows) {
       this.routeRow(
+        this.routesOf(r.bucket, r.application_id),
         r.bucket,
         r.service_id,
         r.application_id,

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
-import { CallPatterns } from './call-patterns.js';
+import { CallPatterns, type RouteRows } from './call-patterns.js';
 import {
   type CertificationCallRow,
   type CertificationMark,
@@ -94,6 +94,17 @@ interface RecentRows {
   /** its metric rows of this bucket (an application counts on a few metrics) */
   metrics: UsageMetricCountTable[];
   call: UsageCallTable | null;
+  /** the key its last call presented, as the batch's `lastUsed` holds it */
+  used: LastUse | null;
+  /** insights: its histogram rows of this bucket in the call patterns' sums, while their `takes` is `routesTaken` */
+  routes: RouteRows | null;
+  routesTaken: number;
+}
+
+/** A key's latest call in a batch (the stored hash, epoch ms). */
+interface LastUse {
+  readonly hash: string;
+  at: number;
 }
 
 interface Batch {
@@ -109,6 +120,8 @@ interface Batch {
   >;
   /** application → the rows its last call added to */
   recent: Map<string, RecentRows>;
+  /** stored key hash → its latest call: each key's "last used", written with the usage */
+  lastUsed: Map<string, LastUse>;
   records: number;
   oldestAt: number | null;
 }
@@ -120,6 +133,7 @@ function emptyBatch(): Batch {
     metrics: new Map(),
     calls: new Map(),
     recent: new Map(),
+    lastUsed: new Map(),
     records: 0,
     oldestAt: null,
   };
@@ -209,8 +223,6 @@ export class UsageRecorder implements UsageSink {
   private minuteStart = -1;
   private minuteIso = '';
   private readonly patterns: CallPatterns | null;
-  /** Each key's latest call since the last flush (stored hash → epoch ms), written with the usage. */
-  private lastUsed = new Map<string, number>();
   /** Calls of certification runs since the last flush, written with the usage. */
   private certificationCalls: CertificationCallRow[] = [];
   private readonly writer: UsageWriter;
@@ -234,10 +246,6 @@ export class UsageRecorder implements UsageSink {
   record(r: UsageRecord): void {
     const b = this.current;
     b.records++;
-    if (r.credentialHash !== undefined) {
-      const seen = this.lastUsed.get(r.credentialHash);
-      if (seen === undefined || r.at > seen) this.lastUsed.set(r.credentialHash, r.at);
-    }
     if (b.oldestAt === null) b.oldestAt = this.options.clock.now();
     if (r.certification !== undefined) this.markCertificationCall(r, r.certification);
     const minute = r.at - (r.at % MINUTE);
@@ -252,8 +260,19 @@ export class UsageRecorder implements UsageSink {
     const endUser = r.endUser ?? '';
     let recent = b.recent.get(applicationId);
     if (recent === undefined || recent.bucket !== bucket) {
-      recent = { bucket, metrics: [], call: null };
+      recent = { bucket, metrics: [], call: null, used: null, routes: null, routesTaken: -1 };
       b.recent.set(applicationId, recent);
+    }
+    const hash = r.credentialHash;
+    if (hash !== undefined) {
+      let used = recent.used;
+      if (used === null || used.hash !== hash) {
+        const held = b.lastUsed.get(hash);
+        used = held ?? { hash, at: r.at };
+        if (held === undefined) b.lastUsed.set(hash, used);
+        recent.used = used;
+      }
+      if (r.at > used.at) used.at = r.at;
     }
     const known = recent.metrics;
     for (const m of r.metrics) {
@@ -285,8 +304,15 @@ export class UsageRecorder implements UsageSink {
     call.latency_ms_sum += r.latencyMs;
     call.bytes_in += r.bytesIn;
     call.bytes_out += r.bytesOut;
-    if (this.patterns !== null && r.applicationId !== null) {
-      this.patterns.record(
+    const patterns = this.patterns;
+    if (patterns !== null && r.applicationId !== null) {
+      let routes = recent.routes;
+      if (routes === null || recent.routesTaken !== patterns.takes) {
+        routes = patterns.routesOf(bucket, applicationId);
+        recent.routes = routes;
+        recent.routesTaken = patterns.takes;
+      }
+      patterns.record(
         {
           at: r.at,
           serviceId,
@@ -298,6 +324,7 @@ export class UsageRecorder implements UsageSink {
           retryAfterS: r.retryAfterS ?? 0,
         },
         bucket,
+        routes,
       );
     }
   }
@@ -332,7 +359,7 @@ export class UsageRecorder implements UsageSink {
     try {
       await this.writer.addUsage(withRollups(batch.metricRows), batch.callRows, patterns);
       if (withInsights) this.insightsWrittenAt = now;
-      await this.flushLastUsed();
+      await this.flushLastUsed(batch.lastUsed);
       await this.flushCertificationCalls();
       this.flushes++;
       if (this.failingSince !== null) {
@@ -386,19 +413,14 @@ export class UsageRecorder implements UsageSink {
   }
 
   /** Writes the keys' "last used"; on a failure they wait for the next flush (the usage itself is written). */
-  private async flushLastUsed(): Promise<void> {
-    if (this.lastUsed.size === 0) return;
-    const used = this.lastUsed;
-    this.lastUsed = new Map();
+  private async flushLastUsed(used: ReadonlyMap<string, LastUse>): Promise<void> {
+    if (used.size === 0) return;
     try {
       await this.writer.markCredentialsUsed(
-        new Map([...used].map(([hash, at]) => [hash, new Date(at).toISOString()])),
+        new Map([...used.values()].map((u) => [u.hash, new Date(u.at).toISOString()])),
       );
     } catch (err) {
-      for (const [hash, at] of used) {
-        const later = this.lastUsed.get(hash);
-        if (later === undefined || at > later) this.lastUsed.set(hash, at);
-      }
+      mergeLastUsed(this.current.lastUsed, used);
       this.options.logger?.error(
         { err: { message: err instanceof Error ? err.message : String(err) } },
         "usage: keys' last use not written; retrying with the next flush",
@@ -431,6 +453,7 @@ export class UsageRecorder implements UsageSink {
       old.bytes_in += row.bytes_in;
       old.bytes_out += row.bytes_out;
     }
+    mergeLastUsed(batch.lastUsed, now.lastUsed);
     batch.records += now.records;
     batch.oldestAt = batch.oldestAt ?? now.oldestAt;
     this.current = batch;
@@ -464,6 +487,15 @@ export class UsageRecorder implements UsageSink {
     }
     if (this.current.records > 0)
       throw new Error(`usage: ${this.current.records} records could not be written`);
+  }
+}
+
+/** Adds `from`'s keys' last uses to `into`, the later of two uses of a key winning. */
+function mergeLastUsed(into: Map<string, LastUse>, from: ReadonlyMap<string, LastUse>): void {
+  for (const u of from.values()) {
+    const held = into.get(u.hash);
+    if (held === undefined) into.set(u.hash, { hash: u.hash, at: u.at });
+    else if (u.at > held.at) held.at = u.at;
   }
 }
 

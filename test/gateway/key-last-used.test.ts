@@ -84,6 +84,53 @@ describe.each(dialects)('a key’s last use (%s)', (dialect) => {
       (await getApplication(store.db, app.id)).credentials.find((c) => c.id === used[0]!.id)?.lastUsedAt,
     ).toBe(new Date(clock.now()).toISOString());
   });
+  it('keeps the later use of each of two keys of one application used in turn, across a flush that fails', async () => {
+    const f = new Fixtures(store);
+    const { app, key } = await f.keyed({ upstream: upstream.url, prefix: '/lu-turns' });
+    const { secret: other } = await f.key(app.id);
+    const [a, b] = [hashSecret(key), hashSecret(other)];
+    const t = clock.now() + 3_600_000;
+    const use = (credentialHash: string, at: number) =>
+      recorder.record({
+        at,
+        serviceId: null,
+        applicationId: app.id,
+        accountId: null,
+        metrics: [],
+        status: 200,
+        latencyMs: 1,
+        bytesIn: 0,
+        bytesOut: 0,
+        endUser: null,
+        clientIp: '127.0.0.1',
+        credentialHash,
+      });
+    const lastUsed = async () => {
+      const rows = await store.db
+        .selectFrom('credentials')
+        .select(['secret_hash', 'last_used_at'])
+        .where('secret_hash', 'in', [a, b])
+        .execute();
+      return Object.fromEntries(rows.map((r) => [r.secret_hash === a ? 'a' : 'b', r.last_used_at]));
+    };
+    use(a, t);
+    use(b, t + 1000);
+    use(a, t + 2000);
+    use(b, t + 500); // an earlier call of b answered later
+    // the usage is written, the keys' last use is not: it waits for the next flush
+    await store.db.schema.alterTable('credentials').renameTo('credentials_away').execute();
+    try {
+      await recorder.flush();
+    } finally {
+      await store.db.schema.alterTable('credentials_away').renameTo('credentials').execute();
+    }
+    expect(await lastUsed()).toEqual({ a: null, b: null });
+    use(a, t - 5000); // older than what waits: a's later use stands
+    use(b, t + 3000);
+    await recorder.flush();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    expect(await lastUsed()).toEqual({ a: iso(t + 2000), b: iso(t + 3000) });
+  });
   it('is written for every key of a flush, past one statement’s worth of keys, never moving back', async () => {
     const f = new Fixtures(store);
     const { app } = await f.keyed({ upstream: upstream.url, prefix: '/lu-many' });
