@@ -8,6 +8,7 @@ import { ManualClock, hashSecret, newId } from '../../src/kernel/index.js';
 import { UsageRecorder } from '../../src/usage/index.js';
 import { markCredentialsUsed } from '../../src/usage/usage.store.js';
 import { type TestStore, dialects, freshStore } from '../support/stores.js';
+import { usageRecord } from '../support/usage-records.js';
 import {
   Fixtures,
   type RunningGateway,
@@ -59,26 +60,19 @@ describe.each(dialects)('a key’s last use (%s)', (dialect) => {
     expect(key.startsWith(used[0]!.displayPrefix)).toBe(true);
 
     // a record of an earlier call flushed later does not move it back
-    recorder.record({
-      at: clock.now() - 600_000,
-      serviceId: null,
-      applicationId: app.id,
-      accountId: null,
-      metrics: [],
-      status: 200,
-      latencyMs: 1,
-      bytesIn: 0,
-      bytesOut: 0,
-      endUser: null,
-      clientIp: '127.0.0.1',
-      credentialHash: (
-        await store.db
-          .selectFrom('credentials')
-          .select('secret_hash')
-          .where('id', '=', used[0]!.id)
-          .executeTakeFirstOrThrow()
-      ).secret_hash,
-    });
+    const { secret_hash } = await store.db
+      .selectFrom('credentials')
+      .select('secret_hash')
+      .where('id', '=', used[0]!.id)
+      .executeTakeFirstOrThrow();
+    recorder.record(
+      usageRecord({
+        at: clock.now() - 600_000,
+        applicationId: app.id,
+        metrics: [],
+        credentialHash: secret_hash,
+      }),
+    );
     await recorder.flush();
     expect(
       (await getApplication(store.db, app.id)).credentials.find((c) => c.id === used[0]!.id)?.lastUsedAt,
@@ -91,20 +85,7 @@ describe.each(dialects)('a key’s last use (%s)', (dialect) => {
     const [a, b] = [hashSecret(key), hashSecret(other)];
     const t = clock.now() + 3_600_000;
     const use = (credentialHash: string, at: number) =>
-      recorder.record({
-        at,
-        serviceId: null,
-        applicationId: app.id,
-        accountId: null,
-        metrics: [],
-        status: 200,
-        latencyMs: 1,
-        bytesIn: 0,
-        bytesOut: 0,
-        endUser: null,
-        clientIp: '127.0.0.1',
-        credentialHash,
-      });
+      recorder.record(usageRecord({ at, applicationId: app.id, metrics: [], credentialHash }));
     const lastUsed = async () => {
       const rows = await store.db
         .selectFrom('credentials')
