@@ -38,7 +38,7 @@ interface Args {
   allocProfile: string | null;
 }
 
-/** The thread id in a --cpu-prof file name (`CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile`); 0 is the main thread */
+/** The thread id in a --cpu-prof file name (`CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile`); 0: main thread */
 function threadOf(file: string): number {
   return Number(file.split('.').at(-3));
 }

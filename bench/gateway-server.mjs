@@ -1,7 +1,8 @@
 // A Trellis gateway for the bench, in its own process, running the BUILT code (dist/, `npm run build`) as
 // `trellis start` does — no TypeScript loader: `node bench/gateway-server.mjs <json>`.
-// Options: { port, upstream, db, limiter: 'memory'|'batched'|'strict', workers, redisUrl, redisPrefix, allocProfile }. The database is
-// seeded beforehand by bench/run.ts (bench/seed.store.ts); this process only migrates (a no-op then) and serves.
+// Options: { port, upstream, db, limiter: 'memory'|'batched'|'strict', workers, redisUrl, redisPrefix, allocProfile }.
+// The database is seeded beforehand by bench/run.ts (bench/seed.store.ts); this process only migrates (a no-op then)
+// and serves.
 // One process: composeGatewayRole, as `trellis start`. Several: startGatewayWorkers, as `trellis start --workers N`
 // (without Redis the primary holds the counters of its workers). Prints `ready <port> <pids>` once it listens.
 import { composeGatewayRole, createProcessLogger } from '../dist/cli/roles.js';

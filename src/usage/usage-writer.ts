@@ -2,8 +2,9 @@
  * Where the usage recorder's flushes go. On PostgreSQL, and on an in-memory SQLite database, the writes run on the
  * store's own connection: PostgreSQL's work is on the server, and a test database has no file another connection
  * could open. On a SQLite file they run on a worker thread with a connection of its own (`threadWriter`):
- * better-sqlite3 is synchronous, so a flush of a thousand applications' rows (10–15 ms) on the gateway's thread would hold every
- * request behind it, and in the benchmark it was the largest cost Trellis adds per request (docs/benchmarks.md).
+ * better-sqlite3 is synchronous, so a flush of a thousand applications' rows (10–15 ms) on the gateway's thread
+ * would hold every request behind it, and in the benchmark it was the largest cost Trellis adds per request
+ * (docs/benchmarks.md).
  * SQLite's WAL lets the two connections share the file; a write waits for the other's (busy_timeout).
  */
 import { Worker } from 'node:worker_threads';
