@@ -113,8 +113,11 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 /** utime + stime of a process in clock ticks. */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+function cpuTicks(pid: number, thread?: number): number {
+  const stat = readFileSync(
+    thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,
+    'utf8',
+  );
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
 }
@@ -132,6 +135,8 @@ interface Row {
   child: ChildProcess;
   client: { child: ChildProcess; run(n: number): Promise<{ bad: number; ms: number }> };
   cpuUs: number[];
+  /** of which the main thread (the rest: the usage writer's thread, V8's and libuv's) */
+  mainUs: number[];
   ms: number[];
   profileDir: string | null;
   /** The gateway's allocation profile (`--alloc-profile`), written when it stops. */
@@ -219,6 +224,7 @@ async function main(): Promise<void> {
       child,
       client,
       cpuUs: [],
+      mainUs: [],
       ms: [],
       profileDir: f.dir,
       windows: [],
@@ -256,6 +262,7 @@ async function main(): Promise<void> {
           child,
           client,
           cpuUs: [],
+          mainUs: [],
           ms: [],
           profileDir: f.dir,
           allocFile,
@@ -270,10 +277,12 @@ async function main(): Promise<void> {
   for (let round = 0; round < args.rounds; round++)
     for (const row of rows) {
       const before = cpuTicks(row.pid);
+      const mainBefore = cpuTicks(row.pid, row.pid);
       const fromUs = nowUs();
       const r = await row.client.run(args.requests);
       const toUs = nowUs();
       row.cpuUs.push(((cpuTicks(row.pid) - before) * 1e6) / CLOCK_TICKS / args.requests);
+      row.mainUs.push(((cpuTicks(row.pid, row.pid) - mainBefore) * 1e6) / CLOCK_TICKS / args.requests);
       row.ms.push(r.ms);
       row.windows.push({ fromUs, toUs, requests: args.requests });
       if (r.bad > 0) console.error(`${row.name}: ${r.bad} responses not 2xx`);
@@ -286,7 +295,7 @@ async function main(): Promise<void> {
     const cpu = median(row.cpuUs);
     const rps = median(row.ms.map((ms) => (args.requests * 1000) / ms));
     console.log(
-      `${row.name.padEnd(58)} CPU ${cpu.toFixed(1).padStart(6)} µs/req  [${row.cpuUs.map((c) => c.toFixed(1)).join(', ')}]  ${Math.round(rps)} req/s${args.bare && row !== rows[0] ? `  bare/this ${(bare / cpu).toFixed(2)}` : ''}`,
+      `${row.name.padEnd(58)} CPU ${cpu.toFixed(1).padStart(6)} µs/req (main thread ${median(row.mainUs).toFixed(1)})  [${row.cpuUs.map((c) => c.toFixed(1)).join(', ')}]  ${Math.round(rps)} req/s${args.bare && row !== rows[0] ? `  bare/this ${(bare / cpu).toFixed(2)}` : ''}`,
     );
   }
   for (const row of rows) {
