@@ -1,7 +1,7 @@
 /**
  * Usage on kill -9, measured: a real gateway process (scripts/usage-kill9-gateway.ts) under bounded load on
  * 127.0.0.1 is killed with SIGKILL during the load; the calls it answered 2xx are compared with the calls recorded
- * in the database. `node --import tsx scripts/usage-kill9.ts [--rounds 5] [--ms 650] [--concurrency 32]
+ * in the database (the usage tables and the usage journal). `node --import tsx scripts/usage-kill9.ts [--rounds 5] [--ms 650] [--concurrency 32]
  * [--database postgres://…]` (default: a fresh SQLite file per round). TRELLIS_USAGE_FLUSH_MS is passed on to
  * the gateway. The figures go to docs/reliability.md, "Usage on kill -9".
  */
@@ -16,7 +16,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
 import { Agent, request } from 'undici';
 import { benchKey } from '../bench/seed.store.js';
-import { openStore } from '../src/store/index.js';
+import { type Executor, openStore } from '../src/store/index.js';
+import { JournalSums } from '../src/usage/usage-journal.js';
 
 /** A flush under way when the process dies is lost with its batch: the time one flush may take, at most. */
 export const FLUSH_ALLOWANCE_MS = 100;
@@ -67,15 +68,33 @@ export async function startKillableGateway(
   };
 }
 
-/** Calls answered 200 by the bench service, as recorded in the database. */
+/**
+ * Calls answered 200 by the bench service, as recorded in the database: in the usage tables and in the usage
+ * journal rows no compaction has taken yet, read in one transaction (one snapshot: a compaction moving rows from
+ * the journal to the tables meanwhile is seen before or after, never half).
+ */
+export async function recordedIn(db: Executor): Promise<number> {
+  return db
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .execute(async (tx) => {
+      const { rows } = await sql<{ n: number | string | null }>`
+        select sum(calls) as n from usage_calls where service_id = 'svc_bench' and status = 200`.execute(tx);
+      const journal = await sql<{ body: string }>`select body from usage_journal`.execute(tx);
+      const sums = new JournalSums();
+      for (const { body } of journal.rows) sums.add(body);
+      let inJournal = 0;
+      for (const r of sums.callRows())
+        if (r.service_id === 'svc_bench' && r.status === 200) inJournal += r.calls;
+      return Number(rows[0]?.n ?? 0) + inJournal;
+    });
+}
+
+/** {@link recordedIn} the database of `databaseUrl`. */
 export async function recordedCalls(databaseUrl: string): Promise<number> {
   const store = openStore(databaseUrl);
   try {
-    const { rows } = await sql<{ n: number | string | null }>`
-      select sum(calls) as n from usage_calls where service_id = 'svc_bench' and status = 200`.execute(
-      store.db,
-    );
-    return Number(rows[0]?.n ?? 0);
+    return await recordedIn(store.db);
   } finally {
     await store.destroy();
   }

@@ -168,7 +168,13 @@ export const settings = {
     'TRELLIS_USAGE_FLUSH_MS',
     250,
     integer(50, 60_000),
-    'How often the gateway flushes aggregated usage to the database, in milliseconds; a kill -9 loses at most the calls of about one interval.',
+    'How often the gateway flushes aggregated usage to the database (one row appended to the usage journal), in milliseconds; a kill -9 loses at most the calls of about one interval.',
+  ),
+  usageCompactMs: setting(
+    'TRELLIS_USAGE_COMPACT_MS',
+    5000,
+    integer(50, 300_000),
+    "How often a gateway moves the usage journal into the usage tables (charts, analytics, insights, keys' last use, the counts limits start from after a restart), in milliseconds: how far behind the calls those may be. A graceful stop compacts; a gateway compacts what a killed one left when it starts.",
   ),
   usageFlushThread: setting(
     'TRELLIS_USAGE_FLUSH_THREAD',

@@ -215,6 +215,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           logger,
           callPatterns: config.insightsRecording,
           insightsFlushIntervalMs: config.insightsFlushMs,
+          compactIntervalMs: config.usageCompactMs,
         })
       : null;
   const usage = deps.usage ?? recorder;
@@ -361,6 +362,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       await certifying.load();
       // the usage writer's thread (SQLite file) loads meanwhile; without it the first flushes would wait for it
       await recorder?.ready();
+      // what a killed gateway left in the usage journal reaches the tables the limits start from
+      await recorder?.compact();
       // give Redis a moment to connect so the first requests use the shared counters; if it does not come,
       // serve anyway: each service's failure mode says what happens meanwhile
       if (limiterRedis) await redisReady(limiterRedis, options.redisReadyTimeoutMs ?? 2000);

@@ -18,6 +18,7 @@ import * as m0017 from './migrations/0017_consumer_webhooks.js';
 import * as m0018 from './migrations/0018_webhook_rates.js';
 import * as m0019 from './migrations/0019_portal_brand.js';
 import * as m0020 from './migrations/0020_job_rounds.js';
+import * as m0021 from './migrations/0021_usage_journal.js';
 
 /**
  * Every migration, by name, in order. Later issues add theirs here; names sort in the order they run.
@@ -43,6 +44,7 @@ export const migrations: Record<string, Migration> = {
   '0018_webhook_rates': m0018,
   '0019_portal_brand': m0019,
   '0020_job_rounds': m0020,
+  '0021_usage_journal': m0021,
 };
 
 /**

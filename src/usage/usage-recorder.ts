@@ -1,8 +1,10 @@
 /**
- * Every gateway call becomes a usage record; records are summed in memory per minute and key, and flushed in one
- * transaction every `flushIntervalMs`. The request never waits for the database. A flush that fails puts its
- * sums back and is retried at the next tick: usage is never dropped silently (it is lost only if the process
- * dies with unflushed sums, at most one interval plus the time the database has been away).
+ * Every gateway call becomes a usage record; records are summed in memory per minute and key, and flushed every
+ * `flushIntervalMs`: a flush appends the sums to the usage journal (one row, usage-journal.ts), and every
+ * `compactIntervalMs` a compaction moves the journal into the usage tables. The request never waits for the
+ * database. A flush that fails puts its sums back and is retried at the next tick: usage is never dropped
+ * silently (it is lost only if the process dies with unflushed sums, at most one interval plus the time the
+ * database has been away); a compaction that fails leaves the journal as it was, for the next one.
  */
 import type { Clock } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
@@ -12,6 +14,7 @@ import {
   type CertificationMark,
   certificationCallRow,
 } from './certification-calls.js';
+import { encodeJournal } from './usage-journal.js';
 import type { UsageCallTable, UsageMetricCountTable } from './usage-tables.js';
 import { type UsageWriter, databaseWriter } from './usage-writer.js';
 
@@ -68,6 +71,11 @@ export interface UsageRecorderOptions {
    * applications' latency histograms are not rewritten four times a second. `flush()` and `close()` write them always.
    */
   insightsFlushIntervalMs?: number;
+  /**
+   * How often the timer's flushes also compact the usage journal into the usage tables (config
+   * `usageCompactMs`); default: at every flush. `flush()` and `close()` compact always.
+   */
+  compactIntervalMs?: number;
 }
 
 export interface UsageRecorderStats {
@@ -79,7 +87,16 @@ export interface UsageRecorderStats {
   failedFlushes: number;
   /** Consecutive failures of the current streak. */
   failingSince: number | null;
+  /** Compactions that moved journal rows into the tables, and those that failed. */
+  compactions: number;
+  failedCompactions: number;
+  /** Journal rows deleted unread because their body was not the journal's (each one logged). */
+  droppedJournalEntries: number;
 }
+
+/** Journal rows one compaction transaction takes, and transactions one compaction makes at most. */
+const COMPACT_ENTRIES = 64;
+const COMPACT_ROUNDS = 16;
 
 /** Nested maps, one level per key column: lookups on the strings the gateway already holds, no key building. */
 type Level<K, V> = Map<K, V>;
@@ -229,12 +246,21 @@ export class UsageRecorder implements UsageSink {
   private readonly insightsFlushIntervalMs: number;
   /** Clock time the insights sums were last written (or the recorder started). */
   private insightsWrittenAt: number;
+  private readonly compactIntervalMs: number;
+  /** Clock time of the last compaction (or the recorder's start). */
+  private compactedAt: number;
+  private compactions = 0;
+  private failedCompactions = 0;
+  private compactFailing = false;
+  private droppedJournalEntries = 0;
 
   constructor(private readonly options: UsageRecorderOptions) {
     this.writer = options.writer ?? databaseWriter(options.db);
     this.patterns = options.callPatterns === false ? null : new CallPatterns();
     this.insightsFlushIntervalMs = options.insightsFlushIntervalMs ?? options.flushIntervalMs;
     this.insightsWrittenAt = options.clock.now();
+    this.compactIntervalMs = options.compactIntervalMs ?? options.flushIntervalMs;
+    this.compactedAt = options.clock.now();
     if (options.flushIntervalMs > 0) {
       this.timer = setInterval(() => void this.flushWith(false), options.flushIntervalMs);
       this.timer.unref();
@@ -346,40 +372,97 @@ export class UsageRecorder implements UsageSink {
     return this.flushing;
   }
 
-  private async flushOnce(allInsights: boolean): Promise<void> {
+  private async flushOnce(all: boolean): Promise<void> {
     const batch = this.current;
     const now = this.options.clock.now();
     const sums = this.patterns;
     const withInsights =
-      sums?.pending() === true &&
-      (allInsights || now - this.insightsWrittenAt >= this.insightsFlushIntervalMs);
-    if (batch.records === 0 && !withInsights) return;
-    this.current = emptyBatch();
-    const patterns = withInsights ? sums?.take() : undefined;
-    try {
-      await this.writer.addUsage(withRollups(batch.metricRows), batch.callRows, patterns);
-      if (withInsights) this.insightsWrittenAt = now;
-      await this.flushLastUsed(batch.lastUsed);
-      await this.flushCertificationCalls();
-      this.flushes++;
-      if (this.failingSince !== null) {
-        this.options.logger?.info({ records: batch.records }, 'usage: flushing again after failures');
-      }
-      this.failingSince = null;
-    } catch (err) {
-      this.failedFlushes++;
-      this.restore(batch);
-      if (patterns) this.patterns?.restore(patterns);
-      if (this.failingSince === null) {
-        this.failingSince = this.options.clock.now();
-        this.options.logger?.error(
-          {
-            err: { message: err instanceof Error ? err.message : String(err) },
-            pending: this.current.records,
-          },
-          'usage: flush failed; keeping the usage in memory and retrying',
+      sums?.pending() === true && (all || now - this.insightsWrittenAt >= this.insightsFlushIntervalMs);
+    const compact =
+      all ||
+      this.compactIntervalMs <= this.options.flushIntervalMs ||
+      now - this.compactedAt >= this.compactIntervalMs;
+    if (batch.records === 0 && !withInsights && !compact) return;
+    if (batch.records > 0) {
+      this.current = emptyBatch();
+      try {
+        await this.writer.appendJournal(
+          encodeJournal(batch.metricRows, batch.callRows, batch.lastUsed.values()),
+          new Date(now).toISOString(),
         );
+        this.flushes++;
+        if (this.failingSince !== null) {
+          this.options.logger?.info({ records: batch.records }, 'usage: flushing again after failures');
+        }
+        this.failingSince = null;
+      } catch (err) {
+        this.failedFlushes++;
+        this.restore(batch);
+        if (this.failingSince === null) {
+          this.failingSince = this.options.clock.now();
+          this.options.logger?.error(
+            { err: errorOf(err), pending: this.current.records },
+            'usage: flush failed; keeping the usage in memory and retrying',
+          );
+        }
+        // the database is likely away: the insights sums and the compaction wait for a flush that works
+        return;
       }
+    }
+    if (withInsights) await this.writeInsights(now);
+    if (compact) {
+      this.compactedAt = now;
+      await this.compact();
+    }
+    await this.flushCertificationCalls();
+  }
+
+  /** Writes the insights sums; on a failure they are put back for the next time. */
+  private async writeInsights(now: number): Promise<void> {
+    const patterns = this.patterns?.take();
+    if (patterns === undefined) return;
+    try {
+      await this.writer.addUsage([], [], patterns);
+      this.insightsWrittenAt = now;
+    } catch (err) {
+      this.patterns?.restore(patterns);
+      this.options.logger?.error(
+        { err: errorOf(err) },
+        'usage: insights sums not written; keeping them in memory and retrying',
+      );
+    }
+  }
+
+  /**
+   * Moves the usage journal into the usage tables: rows of this gateway and of any other (one killed before it
+   * compacted), up to COMPACT_ROUNDS × COMPACT_ENTRIES rows, the rest at the next compaction. A failure is logged
+   * once per streak and leaves the journal for the next compaction. A gateway compacts once before it serves, so
+   * the limits it starts from the tables count what a killed predecessor left in the journal.
+   */
+  async compact(): Promise<void> {
+    try {
+      for (let round = 0; round < COMPACT_ROUNDS; round++) {
+        const done = await this.writer.compactJournal(COMPACT_ENTRIES);
+        if (done.dropped > 0) {
+          this.droppedJournalEntries += done.dropped;
+          this.options.logger?.error(
+            { dropped: done.dropped },
+            'usage: journal rows that were not usage sums deleted unread',
+          );
+        }
+        if (done.entries > 0) this.compactions++;
+        if (done.entries + done.dropped < COMPACT_ENTRIES) break;
+      }
+      if (this.compactFailing) this.options.logger?.info({}, 'usage: compacting the journal again');
+      this.compactFailing = false;
+    } catch (err) {
+      this.failedCompactions++;
+      if (!this.compactFailing)
+        this.options.logger?.error(
+          { err: errorOf(err) },
+          'usage: journal not compacted into the usage tables; retrying at the next compaction',
+        );
+      this.compactFailing = true;
     }
   }
 
@@ -406,24 +489,8 @@ export class UsageRecorder implements UsageSink {
     } catch (err) {
       this.certificationCalls = calls.concat(this.certificationCalls);
       this.options.logger?.error(
-        { err: { message: err instanceof Error ? err.message : String(err) } },
+        { err: errorOf(err) },
         'usage: calls of certification runs not written; retrying with the next flush',
-      );
-    }
-  }
-
-  /** Writes the keys' "last used"; on a failure they wait for the next flush (the usage itself is written). */
-  private async flushLastUsed(used: ReadonlyMap<string, LastUse>): Promise<void> {
-    if (used.size === 0) return;
-    try {
-      await this.writer.markCredentialsUsed(
-        new Map([...used.values()].map((u) => [u.hash, new Date(u.at).toISOString()])),
-      );
-    } catch (err) {
-      mergeLastUsed(this.current.lastUsed, used);
-      this.options.logger?.error(
-        { err: { message: err instanceof Error ? err.message : String(err) } },
-        "usage: keys' last use not written; retrying with the next flush",
       );
     }
   }
@@ -471,6 +538,9 @@ export class UsageRecorder implements UsageSink {
       flushes: this.flushes,
       failedFlushes: this.failedFlushes,
       failingSince: this.failingSince,
+      compactions: this.compactions,
+      failedCompactions: this.failedCompactions,
+      droppedJournalEntries: this.droppedJournalEntries,
     };
   }
 
@@ -499,20 +569,6 @@ function mergeLastUsed(into: Map<string, LastUse>, from: ReadonlyMap<string, Las
   }
 }
 
-/** Minute rows plus their hour and day sums, so charts over long ranges read few rows. */
-function withRollups(minutes: readonly UsageMetricCountTable[]): UsageMetricCountTable[] {
-  const out = [...minutes];
-  const rollups = new Map<string, UsageMetricCountTable>();
-  for (const row of minutes) {
-    for (const [granularity, bucket] of [
-      ['hour', `${row.bucket.slice(0, 13)}:00:00.000Z`],
-      ['day', `${row.bucket.slice(0, 10)}T00:00:00.000Z`],
-    ] as const) {
-      const key = `${granularity}|${bucket}|${row.application_id}|${row.metric_id}`;
-      const existing = rollups.get(key);
-      if (existing) existing.value += row.value;
-      else rollups.set(key, { ...row, granularity, bucket });
-    }
-  }
-  return out.concat([...rollups.values()]);
+function errorOf(err: unknown): { message: string } {
+  return { message: err instanceof Error ? err.message : String(err) };
 }

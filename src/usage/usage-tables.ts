@@ -1,4 +1,5 @@
 /** Table types of the usage tables (migration 0002_usage), joined to the store's `Database` with `withTables`. */
+import type { Generated } from 'kysely';
 
 export type Granularity = 'minute' | 'hour' | 'day';
 
@@ -64,7 +65,16 @@ export interface UsageCallPatternTable {
   calls: number;
 }
 
+/** Flushed sums not yet in the tables above (migration 0021_usage_journal, see usage-journal.ts). */
+export interface UsageJournalTable {
+  seq: Generated<number>;
+  written_at: string;
+  /** The sums as usage-journal.ts encodes them. */
+  body: string;
+}
+
 export type UsageTables = {
+  usage_journal: UsageJournalTable;
   usage_metric_counts: UsageMetricCountTable;
   usage_calls: UsageCallTable;
   usage_route_calls: UsageRouteCallTable;

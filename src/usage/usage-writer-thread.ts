@@ -13,8 +13,12 @@ const store = openStore((workerData as { databaseUrl: string }).databaseUrl);
 /** The thread writes as a writer on the store's connection does, on a connection of its own. */
 const writer = databaseWriter(store.db);
 
-function run(request: WriterRequest): Promise<void> {
+function run(request: WriterRequest): Promise<unknown> {
   switch (request.op) {
+    case 'appendJournal':
+      return writer.appendJournal(request.body, request.writtenAt);
+    case 'compactJournal':
+      return writer.compactJournal(request.maxEntries);
     case 'addUsage':
       return writer.addUsage(request.metricRows, request.callRows, request.patterns);
     case 'markCredentialsUsed':
@@ -36,8 +40,8 @@ port.on('message', (request: WriterRequest) => {
   queue = queue.then(async () => {
     let answer: WriterAnswer;
     try {
-      await run(request);
-      answer = { id: request.id };
+      const result = await run(request);
+      answer = result === undefined ? { id: request.id } : { id: request.id, result };
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       answer = {

@@ -11,10 +11,20 @@ import { Worker } from 'node:worker_threads';
 import { type Executor, sqliteFile } from '../store/index.js';
 import type { PatternBatch } from './call-patterns.js';
 import { type CertificationCallRow, addCertificationCalls } from './certification-calls.js';
-import { addUsage, markCredentialsUsed } from './usage.store.js';
+import {
+  type JournalCompaction,
+  addUsage,
+  appendUsageJournal,
+  compactUsageJournal,
+  markCredentialsUsed,
+} from './usage.store.js';
 import type { UsageCallTable, UsageMetricCountTable } from './usage-tables.js';
 
 export interface UsageWriter {
+  /** Appends a flush's sums to the usage journal (usage-journal.ts). */
+  appendJournal(body: string, writtenAt: string): Promise<void>;
+  /** Moves up to `maxEntries` journal rows into the usage tables. */
+  compactJournal(maxEntries: number): Promise<JournalCompaction>;
   addUsage(
     metricRows: readonly UsageMetricCountTable[],
     callRows: readonly UsageCallTable[],
@@ -31,6 +41,8 @@ export interface UsageWriter {
 /** Writes on the given connection (PostgreSQL, in-memory SQLite, a transaction in tests). */
 export function databaseWriter(db: Executor): UsageWriter {
   return {
+    appendJournal: (body, writtenAt) => appendUsageJournal(db, body, writtenAt),
+    compactJournal: (maxEntries) => compactUsageJournal(db, maxEntries),
     addUsage: (metricRows, callRows, patterns) => addUsage(db, metricRows, callRows, patterns),
     markCredentialsUsed: (used) => markCredentialsUsed(db, used),
     addCertificationCalls: (rows) => addCertificationCalls(db, rows),
@@ -41,6 +53,8 @@ export function databaseWriter(db: Executor): UsageWriter {
 
 /** A message to the writer thread, and its answer. */
 export type WriterRequest =
+  | { id: number; op: 'appendJournal'; body: string; writtenAt: string }
+  | { id: number; op: 'compactJournal'; maxEntries: number }
   | {
       id: number;
       op: 'addUsage';
@@ -53,6 +67,8 @@ export type WriterRequest =
 /** `id` 0 says the thread has loaded and opened its connection. */
 export interface WriterAnswer {
   id: number;
+  /** what the write returned (a compaction's counts) */
+  result?: unknown;
   error?: { message: string; code?: string };
 }
 type Payload<R> = R extends WriterRequest ? Omit<R, 'id'> : never;
@@ -74,7 +90,7 @@ function threadScript(): { url: URL; script?: string } {
 export function threadWriter(databaseUrl: string): UsageWriter {
   let worker: Worker | null = null;
   let nextId = 1;
-  const pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  const pending = new Map<number, { resolve: (result: unknown) => void; reject: (err: Error) => void }>();
 
   const failAll = (err: Error) => {
     for (const { reject } of pending.values()) reject(err);
@@ -97,7 +113,7 @@ export function threadWriter(databaseUrl: string): UsageWriter {
       if (waiting === undefined) return;
       pending.delete(answer.id);
       if (pending.size === 0) w.unref();
-      if (answer.error === undefined) waiting.resolve();
+      if (answer.error === undefined) waiting.resolve(answer.result);
       else waiting.reject(Object.assign(new Error(answer.error.message), { code: answer.error.code }));
     });
     w.on('error', (err) => {
@@ -113,11 +129,11 @@ export function threadWriter(databaseUrl: string): UsageWriter {
     // referenced until it has loaded: a process waiting for `ready()` has nothing else to keep it alive
     return w;
   };
-  const send = (request: Payload<WriterRequest>): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
+  const send = <T = void>(request: Payload<WriterRequest>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
       worker ??= start();
       const id = nextId++;
-      pending.set(id, { resolve, reject });
+      pending.set(id, { resolve: resolve as (result: unknown) => void, reject });
       worker.ref();
       worker.postMessage({ ...request, id });
     });
@@ -125,6 +141,8 @@ export function threadWriter(databaseUrl: string): UsageWriter {
   // started now, not at the first flush: loading the thread's modules takes a while, and the first flush would wait
   worker = start();
   return {
+    appendJournal: (body, writtenAt) => send({ op: 'appendJournal', body, writtenAt }),
+    compactJournal: (maxEntries) => send<JournalCompaction>({ op: 'compactJournal', maxEntries }),
     addUsage: (metricRows, callRows, patterns) =>
       send({ op: 'addUsage', metricRows, callRows, ...(patterns && { patterns }) }),
     markCredentialsUsed: (used) => send({ op: 'markCredentialsUsed', used }),

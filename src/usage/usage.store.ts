@@ -2,6 +2,7 @@
 import { CompiledQuery, sql } from 'kysely';
 import { type Executor, isPostgres } from '../store/index.js';
 import type { PatternBatch } from './call-patterns.js';
+import { JournalBodyError, JournalSums } from './usage-journal.js';
 import type {
   Granularity,
   UsageCallPatternTable,
@@ -270,6 +271,48 @@ export async function addUsage(
   };
   if (db.isTransaction) await write(db);
   else await db.transaction().execute(write);
+}
+
+/** Appends a flush's sums (a body of usage-journal.ts) to the usage journal. */
+export async function appendUsageJournal(db: Executor, body: string, writtenAt: string): Promise<void> {
+  await usageDb(db).insertInto('usage_journal').values({ written_at: writtenAt, body }).execute();
+}
+
+/** What a compaction did. */
+export interface JournalCompaction {
+  /** Journal rows added to the tables (and deleted). */
+  entries: number;
+  /** Journal rows deleted without being added: their bodies were not the journal's (logged by the caller). */
+  dropped: number;
+}
+
+/**
+ * Takes up to `maxEntries` journal rows, oldest first, and adds them to the usage tables and the keys' "last used"
+ * in the transaction that deletes them: each row is counted once, by whichever compaction takes it. On PostgreSQL
+ * rows another compaction holds are skipped, not waited for.
+ */
+export async function compactUsageJournal(db: Executor, maxEntries: number): Promise<JournalCompaction> {
+  const postgres = isPostgres(db);
+  const compact = async (tx: Executor): Promise<JournalCompaction> => {
+    const taken = await sql<{ body: string }>`delete from usage_journal where seq in (
+        select seq from usage_journal order by seq limit ${maxEntries} ${postgres ? sql`for update skip locked` : sql``}
+      ) returning body`.execute(tx);
+    if (taken.rows.length === 0) return { entries: 0, dropped: 0 };
+    const sums = new JournalSums();
+    let dropped = 0;
+    for (const { body } of taken.rows) {
+      try {
+        sums.add(body);
+      } catch (err) {
+        if (!(err instanceof JournalBodyError)) throw err;
+        dropped++;
+      }
+    }
+    await addUsage(tx, sums.metricRows(), sums.callRows());
+    await markCredentialsUsed(tx, sums.lastUsed());
+    return { entries: taken.rows.length - dropped, dropped };
+  };
+  return db.isTransaction ? compact(db) : db.transaction().execute(compact);
 }
 
 export interface MetricCountFilter {

@@ -122,6 +122,7 @@ export async function startRealTrellis(): Promise<RealTrellis> {
     databaseUrl: store.url,
     logLevel: 'silent' as const,
     usageFlushMs: 100,
+    usageCompactMs: 100,
     snapshotRefreshMs: 100,
   };
   // Both addresses are known first: the control server's is the OAuth issuer, the gateway's the try-it target.

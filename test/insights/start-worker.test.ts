@@ -28,6 +28,7 @@ describe('trellis start runs the insights in its worker', () => {
         demoUpstreamPort: 0,
         logLevel: 'silent',
         usageFlushMs: 100,
+        usageCompactMs: 100,
         insightsIntervalMs: 200,
       },
     );

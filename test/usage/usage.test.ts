@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/kernel/index.js';
 import { queryTraffic, queryUsage, type UsageRecord, UsageRecorder } from '../../src/usage/index.js';
+import { appendUsageJournal } from '../../src/usage/usage.store.js';
 import { type TestStore, dialects, freshStore } from '../support/stores.js';
 import { usageRecord } from '../support/usage-records.js';
 
@@ -252,12 +253,12 @@ describe.each(dialects)('usage recorder (%s)', (dialect) => {
     const clock = new ManualClock(at(13, 0));
     const usage = new UsageRecorder({ db: store.db, clock, flushIntervalMs: 0 });
     usage.record(usageRecord({ at: at(13, 0), applicationId: 'app_retry' }));
-    // break the table: the flush fails as if the database were away
-    await sql`alter table usage_calls rename to usage_calls_away`.execute(store.db);
+    // break the journal: the flush fails as if the database were away
+    await sql`alter table usage_journal rename to usage_journal_away`.execute(store.db);
     await usage.flush();
     expect(usage.stats()).toMatchObject({ pendingRecords: 1, failedFlushes: 1, oldestPendingAt: at(13, 0) });
     usage.record(usageRecord({ at: at(13, 0), applicationId: 'app_retry' }));
-    await sql`alter table usage_calls_away rename to usage_calls`.execute(store.db);
+    await sql`alter table usage_journal_away rename to usage_journal`.execute(store.db);
     await usage.close();
     expect(usage.stats()).toMatchObject({ pendingRecords: 0, oldestPendingAt: null });
     const series = await queryUsage(store.db, {
@@ -268,5 +269,60 @@ describe.each(dialects)('usage recorder (%s)', (dialect) => {
     });
     // both records, neither lost nor counted twice (the failed transaction wrote nothing)
     expect(series[0]?.total).toBe(2);
+  });
+
+  it('keeps the journal when a compaction fails and moves it into the tables at the next one', async () => {
+    const clock = new ManualClock(at(13, 10));
+    const usage = new UsageRecorder({ db: store.db, clock, flushIntervalMs: 0 });
+    const total = async () =>
+      (
+        await queryUsage(store.db, {
+          applicationId: 'app_compact_retry',
+          granularity: 'minute',
+          from: new Date(at(13, 10)),
+          to: new Date(at(13, 11)),
+        })
+      )[0]?.total ?? 0;
+    usage.record(usageRecord({ at: at(13, 10), applicationId: 'app_compact_retry' }));
+    // the journal takes the flush, the tables refuse the compaction
+    await sql`alter table usage_calls rename to usage_calls_away`.execute(store.db);
+    try {
+      await usage.flush();
+    } finally {
+      await sql`alter table usage_calls_away rename to usage_calls`.execute(store.db);
+    }
+    expect(usage.stats()).toMatchObject({ pendingRecords: 0, failedFlushes: 0, failedCompactions: 1 });
+    expect(await total()).toBe(0);
+    usage.record(usageRecord({ at: at(13, 10), applicationId: 'app_compact_retry' }));
+    await usage.close();
+    expect(usage.stats()).toMatchObject({ failedCompactions: 1 });
+    expect(await total()).toBe(2);
+    const left = await sql<{ n: number | string }>`select count(*) as n from usage_journal`.execute(store.db);
+    expect(Number(left.rows[0]!.n)).toBe(0);
+  });
+
+  it("adds what another gateway left in the journal, once, and deletes a row that is not the journal's", async () => {
+    const clock = new ManualClock(at(13, 20));
+    const minute = new Date(at(13, 20)).toISOString();
+    // a gateway killed after two flushes and before its compaction, and a row of something else
+    for (let i = 0; i < 2; i++)
+      await appendUsageJournal(
+        store.db,
+        JSON.stringify({ v: 1, m: [[minute, 'svc_1', 'app_left', 'acc_1', 'hits', 3]], c: [], u: [] }),
+        minute,
+      );
+    await appendUsageJournal(store.db, '{"v":1,"m":[["not enough values"]],"c":[],"u":[]}', minute);
+    const usage = new UsageRecorder({ db: store.db, clock, flushIntervalMs: 0 });
+    await usage.compact();
+    await usage.compact();
+    expect(usage.stats()).toMatchObject({ droppedJournalEntries: 1, failedCompactions: 0 });
+    await usage.close();
+    const series = await queryUsage(store.db, {
+      applicationId: 'app_left',
+      granularity: 'day',
+      from: new Date(Date.UTC(2026, 4, 10)),
+      to: new Date(Date.UTC(2026, 4, 11)),
+    });
+    expect(series[0]?.total).toBe(6);
   });
 });
