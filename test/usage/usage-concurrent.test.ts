@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSecret, newId } from '../../src/kernel/index.js';
 import { type Store, migrateToLatest, openStore } from '../../src/store/index.js';
@@ -171,5 +172,35 @@ describe.each(dialects)('two usage flushes at once (%s)', (dialect) => {
       .where('secret_hash', 'in', hashes)
       .execute();
     expect(new Set(written.map((r) => r.last_used_at))).toEqual(new Set([at(ROUNDS - 1, 1)]));
+  });
+
+  it('compact the same journal at once, each row added by one of them', async () => {
+    const minute = '2026-05-10T11:00:00.000Z';
+    const entries = 150;
+    for (let i = 0; i < entries; i++)
+      await one.appendJournal(
+        JSON.stringify({
+          v: 1,
+          m: [[minute, 'svc_1', `journal_${i % 7}`, 'acc_1', 'hits', 2]],
+          c: [[minute, 'svc_1', `journal_${i % 7}`, 'acc_1', '', '127.0.0.1', 200, 1, 2, 2, 10, 100]],
+          u: [],
+        }),
+        minute,
+      );
+    const drain = async (writer: UsageWriter) => {
+      let taken = 0;
+      for (let round = 0; round < 100; round++) {
+        const done = await writer.compactJournal(8);
+        taken += done.entries;
+        if (done.entries === 0) break;
+      }
+      return taken;
+    };
+    const [byOne, byTwo] = await Promise.all([drain(one), drain(two)]);
+    expect(byOne + byTwo).toBe(entries);
+    const { rows } = await sql<{ value: number | string; calls: number | string }>`
+      select (select sum(value) from usage_metric_counts where granularity = 'minute' and bucket = ${minute}) as value,
+        (select sum(calls) from usage_calls where bucket = ${minute}) as calls`.execute(a.db);
+    expect([Number(rows[0]!.value), Number(rows[0]!.calls)]).toEqual([2 * entries, entries]);
   });
 });
