@@ -17,7 +17,12 @@ import type { CredentialCacheStats } from './credential-cache.js';
 
 export interface MetricSources {
   cache(): CredentialCacheStats;
-  usage(): { pendingRecords: number; oldestPendingAt: number | null; failedFlushes: number } | null;
+  usage(): {
+    pendingRecords: number;
+    oldestPendingAt: number | null;
+    failedFlushes: number;
+    failedCompactions: number;
+  } | null;
   now(): number;
   snapshotLoadedAt(): number;
 }
@@ -190,6 +195,14 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.set(sources.usage()?.failedFlushes ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'trellis_usage_failed_compactions',
+      help: 'Compactions of the usage journal into the usage tables that failed (the journal kept for the next) since start.',
+      registers,
+      collect() {
+        this.set(sources.usage()?.failedCompactions ?? 0);
       },
     });
   }

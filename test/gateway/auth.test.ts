@@ -226,6 +226,7 @@ describe.each(dialects)('gateway authentication and routing (%s)', (dialect) => 
       expect(metrics.text).toContain('trellis_gateway_denials_total{code="service_not_found"} 1');
       expect(metrics.text).toContain('trellis_gateway_request_duration_seconds_bucket');
       expect(metrics.text).toContain('trellis_usage_flush_lag_seconds');
+      expect(metrics.text).toContain('trellis_usage_failed_compactions');
     });
   });
 });
