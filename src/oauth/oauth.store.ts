@@ -76,13 +76,36 @@ export async function findModel(
   return row && { payload: row.payload, consumedAt: row.consumed_at };
 }
 
-export async function consumeModel(db: Executor, model: string, id: string, nowIso: string): Promise<void> {
-  await oauthDb(db)
+/**
+ * Marks a model instance (a code, a refresh token …) as used, once: the update is conditional, so of requests
+ * racing with the same instance exactly one gets `true` (PostgreSQL re-checks `consumed_at` after the winner's
+ * row lock, SQLite runs one write at a time). `false`: already used, or gone.
+ */
+export async function consumeModel(
+  db: Executor,
+  model: string,
+  id: string,
+  nowIso: string,
+): Promise<boolean> {
+  const result = await oauthDb(db)
     .updateTable('oauth_models')
     .set({ consumed_at: nowIso })
     .where('model', '=', model)
     .where('id', '=', id)
-    .execute();
+    .where('consumed_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** The grant a model instance belongs to, consumed or not, expired or not. */
+export async function findModelGrantId(db: Executor, model: string, id: string): Promise<string | undefined> {
+  const row = await oauthDb(db)
+    .selectFrom('oauth_models')
+    .select('grant_id')
+    .where('model', '=', model)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row?.grant_id ?? undefined;
 }
 
 export async function destroyModel(db: Executor, model: string, id: string): Promise<void> {

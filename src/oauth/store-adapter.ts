@@ -7,14 +7,35 @@
  * verifies it with the server's own keys and answers with the payload oidc-provider would have stored; `destroy`
  * then records the token's id as revoked, and `revokeByGrantId` the whole grant, in the outbox too, so every
  * gateway refuses it within a second.
+ *
+ * Codes and refresh tokens are used once, and `consume` is where that is decided: oidc-provider reads the token,
+ * checks `consumed`, then calls `consume()` before it saves or issues anything, so requests racing with one
+ * token all pass its check. Only the request whose conditional update marks the token gets on; the others are
+ * refused as a reuse (see `consume`).
  */
-import type { Adapter, AdapterFactory, AdapterPayload } from 'oidc-provider';
+import { type Adapter, type AdapterFactory, type AdapterPayload, errors } from 'oidc-provider';
 import type { Clock } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
-import { consumeModel, destroyModel, destroyModelsOfGrant, findModel, upsertModel } from './oauth.store.js';
+import {
+  consumeModel,
+  destroyModel,
+  destroyModelsOfGrant,
+  findModel,
+  findModelGrantId,
+  upsertModel,
+} from './oauth.store.js';
 
 /** Models whose instances are JWTs and never stored. */
 const jwtModels = new Set(['AccessToken', 'ClientCredentials']);
+
+/** The models oidc-provider revokes by grant id when a code or refresh token is reused (lib/helpers/revoke.js). */
+const grantBoundModels = [
+  'AccessToken',
+  'RefreshToken',
+  'AuthorizationCode',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+];
 
 /** What the adapter needs to handle JWT access tokens. */
 export interface JwtAccessTokens {
@@ -85,8 +106,18 @@ class StoreAdapter implements Adapter {
     return this.findBy('user_code', userCode);
   }
 
+  /**
+   * Marks a code or refresh token used, or refuses it when another request used it first (or it is gone).
+   * The refusal is what oidc-provider answers a reuse one after the other (grants/authorization_code.js,
+   * grants/refresh_token.js): the grant is revoked with everything it issued (RFC 6749 §4.1.2, RFC 9700
+   * §4.14.2), then `invalid_grant`. Thrown from here, the error ends the token request as a 400 before any
+   * token is saved. Only the token endpoint's grants consume (pushed authorization requests are off).
+   */
   async consume(id: string): Promise<void> {
-    await consumeModel(this.deps.db, this.model, id, this.nowIso());
+    if (await consumeModel(this.deps.db, this.model, id, this.nowIso())) return;
+    const grantId = await findModelGrantId(this.deps.db, this.model, id);
+    if (grantId) await revokeGrant(this.deps, grantId);
+    throw new errors.InvalidGrant(`${this.model} already consumed`);
   }
 
   async destroy(id: string): Promise<void> {
@@ -99,6 +130,12 @@ class StoreAdapter implements Adapter {
     if (this.model === 'AccessToken') await this.deps.jwt.revokeGrant(grantId);
     await destroyModelsOfGrant(this.deps.db, this.model, grantId);
   }
+}
+
+/** Revokes a grant as oidc-provider's revoke helper does: its tokens of every model, then the grant itself. */
+async function revokeGrant(deps: StoreAdapterDeps, grantId: string): Promise<void> {
+  await Promise.all(grantBoundModels.map((model) => new StoreAdapter(model, deps).revokeByGrantId(grantId)));
+  await new StoreAdapter('Grant', deps).destroy(grantId);
 }
 
 /** The adapter factory handed to oidc-provider (`configuration.adapter`). */
