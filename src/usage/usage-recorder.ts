@@ -94,11 +94,7 @@ export interface UsageRecorderStats {
   droppedJournalEntries: number;
 }
 
-/**
- * Journal rows one compaction transaction takes, and transactions one compaction makes at most. Few rows per
- * transaction: on PostgreSQL they are parsed on the gateway's thread (a flush of a thousand applications is about
- * 300 KB of JSON), and the loop yields between transactions.
- */
+/** Journal rows one compaction transaction takes, and transactions one compaction makes at most. */
 const COMPACT_ENTRIES = 16;
 const COMPACT_ROUNDS = 32;
 
