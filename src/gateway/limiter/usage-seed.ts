@@ -1,6 +1,7 @@
 /**
  * Where the in-memory limiter starts its counters after a restart: the usage recorded in the database
- * (`usage_metric_counts`, flushed by the usage recorder). The minute and hour counters start from their rows,
+ * (`usage_metric_counts`, where the usage recorder's compactions move its journal; a gateway compacts before it
+ * serves, so what a killed gateway left in the journal is counted). The minute and hour counters start from their rows,
  * day, week, month and year from the sum of their day rows, eternity from every day row.
  */
 import { selectApplicationUsage } from '../../usage/index.js';
