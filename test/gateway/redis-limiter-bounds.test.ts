@@ -1,6 +1,7 @@
 /**
  * The Redis limiter's promises under pressure (issue 8): batched mode fails closed when Redis dies, two gateways
- * in batched mode stay within the stated overshoot bound, and counters expire with their window.
+ * in batched mode stay within the stated overshoot bound, and counters expire with their window. Strict mode on a
+ * Redis that hangs waits for one command timeout, not one per call.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -216,7 +217,7 @@ async function startOwnRedis(
   };
 }
 
-describe.each(dialects)('batched mode when its Redis dies (%s)', (dialect) => {
+describe.each(dialects)('the limiter when its Redis dies or hangs (%s)', (dialect) => {
   let store: TestStore;
   let upstream: Upstream;
   beforeAll(async () => {
@@ -303,5 +304,79 @@ describe.each(dialects)('batched mode when its Redis dies (%s)', (dialect) => {
     expect((await asOpen()).status).toBe(200);
     await gw.close();
     await again.kill();
+  });
+
+  it('strict mode when its Redis hangs: one call waits for the timeout, then open serves and closed refuses at once', async () => {
+    const f = new Fixtures(store as Store);
+    const closed = await f.keyed({
+      upstream: upstream.url,
+      prefix: '/hang-closed',
+      limiterMode: 'strict',
+      failureMode: 'closed',
+    });
+    const open = await f.keyed({
+      upstream: upstream.url,
+      prefix: '/hang-open',
+      limiterMode: 'strict',
+      failureMode: 'open',
+    });
+    await f.limit(closed.planId, closed.service.hitsId, 'minute', 1000);
+    await f.limit(open.planId, open.service.hitsId, 'minute', 1000);
+    const own = await startOwnRedis();
+    const keyPrefix = prefix();
+    const gw = await startGateway({
+      store,
+      config: testConfig({ redisUrl: own.url }),
+      options: { redisKeyPrefix: keyPrefix },
+    });
+    const timed = async (path: string, key: string) => {
+      const started = performance.now();
+      const reply = await call(`${gw.url}${path}`, { headers: { 'X-User-Key': key } });
+      return { status: reply.status, code: reply.json.error?.code, ms: performance.now() - started };
+    };
+    const asClosed = () => timed('/hang-closed/x', closed.key);
+    const asOpen = () => timed('/hang-open/x', open.key);
+    const reader = new Redis(own.url);
+    let served = 0;
+    try {
+      for (let i = 0; i < 3; i++) {
+        expect((await asClosed()).status).toBe(200);
+        expect((await asOpen()).status).toBe(200);
+        served++;
+      }
+      // frozen, not dead: the connection stays ready and what the gateway sends goes unanswered
+      own.process.kill('SIGSTOP');
+      // the first call waits for the command timeout (1 s): that is how the gateway learns Redis hangs
+      expect((await asOpen()).status).toBe(200);
+      served++;
+      for (let i = 0; i < 20; i++) {
+        const o = await asOpen();
+        expect([i, o.status, o.ms < 300], `open call ${i}: ${Math.round(o.ms)} ms`).toEqual([i, 200, true]);
+        served++;
+        const c = await asClosed();
+        expect([i, c.status, c.code, c.ms < 300], `closed call ${i}: ${Math.round(c.ms)} ms`).toEqual([
+          i,
+          503,
+          'limiter_unavailable',
+          true,
+        ]);
+      }
+      own.process.kill('SIGCONT');
+      // Redis answers again: the background probe sees it, and both services use the shared counters again
+      await until(async () => (await asClosed()).status === 200, 10_000, 50);
+      const [counter] = await reader.keys(`${keyPrefix}{${open.app.id}}:*`);
+      // the calls decided on local counts meanwhile were pushed (erring towards twice: the timed-out call's
+      // script ran too when Redis woke)
+      const count = async () => Number(await reader.get(counter!));
+      await until(async () => (await count()) >= served, 5000, 50);
+      const before = await count();
+      expect((await asOpen()).status).toBe(200);
+      expect(await count()).toBe(before + 1);
+    } finally {
+      own.process.kill('SIGCONT');
+      await gw.close();
+      reader.disconnect();
+      await own.kill();
+    }
   });
 });

@@ -177,6 +177,9 @@ export interface RedisLimiterOptions {
 /** ioredis connection states in which commands fail at once: Redis is known to be away. */
 const DOWN_STATES = new Set(['reconnecting', 'close', 'end']);
 
+/** Reported for a call decided without asking Redis, because Redis is known to be away. */
+const REDIS_AWAY = 'Redis is unreachable';
+
 /**
  * Counters in Redis, shared by every gateway process and host.
  *
@@ -196,6 +199,11 @@ const DOWN_STATES = new Set(['reconnecting', 'close', 'end']);
  * counter; batched uses what is left of its leases, then counts calls as pending and pushes them when Redis is
  * back); fail `closed` answers `unavailable` from the moment the connection is known lost. Each failure is
  * reported through `onFailure`.
+ *
+ * A Redis that hangs keeps its connection ready and leaves commands unanswered: the first call to time out (or
+ * fail) marks Redis as away, and from then every mode decides by its failure mode at once, without asking Redis,
+ * until the sync timer's probe (one PING, at most the command timeout) gets an answer. Callers' requests are never
+ * the probe.
  */
 export class RedisLimiter implements Limiter {
   private readonly redis: Redis;
@@ -215,8 +223,17 @@ export class RedisLimiter implements Limiter {
   private syncing: Promise<void> | null = null;
   /** Strict requests of this event-loop turn, sent together when the turn's I/O is done (setImmediate). */
   private strictBatch: StrictRequest[] = [];
-  /** False from a failed sync until the next successful one: batched + closed refuses meanwhile. */
-  private syncHealthy = true;
+  /**
+   * Strict batches sent and not answered. ioredis writes one auto-pipeline at a time per connection and starts a
+   * command's timeout when it writes it, so with Redis hung a batch waits for the one before it to time out and
+   * then for its own timeout (2 s): when one fails, the others are decided at once.
+   */
+  private readonly strictInFlight = new Set<StrictRequest[]>();
+  /**
+   * False from a call to Redis that timed out or failed (strict script, lease or sync) until the probe of a sync
+   * gets an answer: meanwhile every mode decides by its failure mode without asking Redis.
+   */
+  private healthy = true;
   private lastNow = 0;
 
   constructor(options: RedisLimiterOptions) {
@@ -237,7 +254,13 @@ export class RedisLimiter implements Limiter {
       : this.consumeBatched(checks, options);
   }
 
-  private consumeStrict(checks: readonly CounterCheck[], options: ConsumeOptions): Promise<LimiterOutcome> {
+  private consumeStrict(
+    checks: readonly CounterCheck[],
+    options: ConsumeOptions,
+  ): Promise<LimiterOutcome> | LimiterOutcome {
+    // a call timed out or failed: no request waits for a timeout again until the probe has an answer. (A lost
+    // connection needs no check of its own here: a command on it fails at once, and that failure sets `healthy`.)
+    if (!this.healthy) return this.withoutRedis(checks, options, new Error(REDIS_AWAY));
     return new Promise((resolve) => {
       if (this.strictBatch.length === 0) setImmediate(this.sendStrictBatch);
       this.strictBatch.push({ checks, options, resolve });
@@ -259,6 +282,12 @@ export class RedisLimiter implements Limiter {
     const batch = this.strictBatch;
     if (batch.length === 0) return;
     this.strictBatch = [];
+    if (!this.healthy) {
+      // Redis was found away after these requests were taken, before they were sent
+      const error = new Error(REDIS_AWAY);
+      for (const r of batch) r.resolve(this.withoutRedis(r.checks, r.options, error));
+      return;
+    }
     const keys: string[] = [];
     const args: (string | number)[] = [batch.length];
     for (const { checks, options } of batch) {
@@ -269,8 +298,11 @@ export class RedisLimiter implements Limiter {
       }
       args.push(spec);
     }
+    this.strictInFlight.add(batch);
     this.runScript(keys, args).then(
       (reply) => {
+        // already decided without Redis (a batch sent before it failed): its count in Redis errs towards twice
+        if (!this.strictInFlight.delete(batch)) return;
         const flat = reply as number[];
         let at = 0;
         for (let i = 0; i < batch.length; i++) {
@@ -289,7 +321,13 @@ export class RedisLimiter implements Limiter {
         }
       },
       (err: unknown) => {
-        for (const r of batch) r.resolve(this.failed(r.checks, r.options, err));
+        if (!this.strictInFlight.delete(batch)) return;
+        this.healthy = false;
+        for (const r of batch) r.resolve(this.withoutRedis(r.checks, r.options, err));
+        // the batches sent after it wait behind it for their own timeouts: decide them now
+        for (const waiting of this.strictInFlight)
+          for (const r of waiting) r.resolve(this.withoutRedis(r.checks, r.options, err));
+        this.strictInFlight.clear();
       },
     );
   };
@@ -308,16 +346,27 @@ export class RedisLimiter implements Limiter {
     }
   }
 
-  private failed(checks: readonly CounterCheck[], options: ConsumeOptions, err: unknown): LimiterOutcome {
+  /**
+   * A strict request decided without Redis: `closed` refuses; `open` counts on the in-process counter, and what it
+   * admits is pending on the Redis counter, pushed by the first sync that finds Redis answering (as batched mode's
+   * calls admitted while Redis is away: erring towards counting twice, never zero times).
+   */
+  private withoutRedis(
+    checks: readonly CounterCheck[],
+    options: ConsumeOptions,
+    err: unknown,
+  ): LimiterOutcome {
     const error = err instanceof Error ? err : new Error(String(err));
     this.onFailure({ mode: options.mode, failureMode: options.failureMode, error });
     if (options.failureMode === 'closed') return { kind: 'unavailable' };
-    return this.local.consumeNow(checks, options);
+    const outcome = this.local.consumeNow(checks, options);
+    if (outcome.kind === 'allowed') for (const c of checks) this.counterOf(c).pending += c.delta;
+    return outcome;
   }
 
-  /** True when Redis is known to be away: the connection is lost, or the last sync failed. */
+  /** True when Redis is known to be away: the connection is lost, or a call to it timed out or failed. */
   private redisDown(): boolean {
-    return !this.syncHealthy || DOWN_STATES.has(this.redis.status);
+    return !this.healthy || DOWN_STATES.has(this.redis.status);
   }
 
   private consumeBatched(
@@ -325,7 +374,7 @@ export class RedisLimiter implements Limiter {
     options: ConsumeOptions,
   ): Promise<LimiterOutcome> | LimiterOutcome {
     if (options.failureMode === 'closed' && this.redisDown()) {
-      this.onFailure({ mode: 'batched', failureMode: 'closed', error: new Error('Redis is unreachable') });
+      this.onFailure({ mode: 'batched', failureMode: 'closed', error: new Error(REDIS_AWAY) });
       return { kind: 'unavailable' };
     }
     const n = checks.length;
@@ -429,7 +478,7 @@ export class RedisLimiter implements Limiter {
     }
     if (exceeded) return { kind: 'exceeded', used: counters.map(usedOf), exceeded };
     if (short !== undefined && local && attempt <= 20)
-      this.onFailure({ mode: 'batched', failureMode: 'open', error: new Error('Redis is unreachable') });
+      this.onFailure({ mode: 'batched', failureMode: 'open', error: new Error(REDIS_AWAY) });
     if (short === undefined || local) {
       // every counter has its tokens leased, or Redis is away and (fail open) local counts have room
       for (const [counter, tokens] of need) {
@@ -481,7 +530,7 @@ export class RedisLimiter implements Limiter {
       },
       (err: unknown) => {
         for (const c of counters) c.leasing = null;
-        this.syncHealthy = false;
+        this.healthy = false;
         throw err;
       },
     );
@@ -502,15 +551,16 @@ export class RedisLimiter implements Limiter {
   }
 
   private async syncOnce(final = false): Promise<void> {
-    if (this.synced.size === 0) {
-      // nothing to push, but a failed Redis must be seen coming back for fail-closed services to recover
-      if (!this.syncHealthy)
-        this.syncHealthy = await this.redis.ping().then(
-          () => true,
-          () => false,
-        );
-      return;
+    if (!this.healthy) {
+      // the probe: one PING before anything else, as a hung Redis runs what it was sent when it wakes (pushes and
+      // give-backs sent at every sync would count again and again)
+      this.healthy = await this.redis.ping().then(
+        () => true,
+        () => false,
+      );
+      if (!this.healthy) return;
     }
+    if (this.synced.size === 0) return;
     const now = this.lastNow;
     const batch: { counter: SyncedCounter; pushed: number; returned: number; replies: number }[] = [];
     /** Counters that only need their count read: one MGET per READ_CHUNK of them, after the batch's commands. */
@@ -571,11 +621,11 @@ export class RedisLimiter implements Limiter {
         // not known to be given back: keep the tokens (they are still in the shared count)
         counter.lease += returned;
       }
-      if (this.syncHealthy) {
+      if (this.healthy) {
         const error = err instanceof Error ? err : new Error(String(err));
         this.onFailure({ mode: 'batched', failureMode: 'open', error });
       }
-      this.syncHealthy = false;
+      this.healthy = false;
       return;
     }
     let r = 0;
@@ -595,7 +645,7 @@ export class RedisLimiter implements Limiter {
         if (counter.base < counter.limit) counter.full = false;
       }
     }
-    this.syncHealthy = true;
+    this.healthy = true;
   }
 
   async close(): Promise<void> {
