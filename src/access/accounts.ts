@@ -135,16 +135,19 @@ export async function transitionAccount(
   action: keyof typeof accountTransitions,
 ): Promise<Account> {
   const t = accountTransitions[action];
+  const refused = (state: string) =>
+    new TrellisError('invalid_state', `An account that is ${state} cannot be ${action}d.`);
   return runChange(deps, actor, async (tx, record) => {
     const before = await getAccount(tx, id);
-    if (!(t.from as readonly string[]).includes(before.state)) {
-      throw new TrellisError('invalid_state', `An account that is ${before.state} cannot be ${action}d.`);
-    }
-    await tx
+    if (!(t.from as readonly string[]).includes(before.state)) throw refused(before.state);
+    // conditional on the state read: of two transitions at once (two control processes), the second is refused
+    const moved = await tx
       .updateTable('accounts')
       .set({ state: t.to, updated_at: isoNow(deps.clock) })
       .where('id', '=', id)
-      .execute();
+      .where('state', 'in', t.from)
+      .executeTakeFirst();
+    if (Number(moved.numUpdatedRows) !== 1) throw refused((await getAccount(tx, id)).state);
     const account = await getAccount(tx, id);
     await record({ type: t.event, entityType: 'account', entityId: id, payload: { account, accountId: id } });
     return account;

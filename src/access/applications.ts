@@ -24,7 +24,7 @@ import {
   listApplicationRows,
   toCredential,
 } from './access.store.js';
-import type { Executor, PageRequest, Tx } from '../store/index.js';
+import { type Executor, type PageRequest, type Tx, lockRow } from '../store/index.js';
 import { getAccount } from './accounts.js';
 import { checkCustomFields } from './custom-fields.js';
 import type {
@@ -309,16 +309,19 @@ export async function transitionApplication(
   action: keyof typeof applicationTransitions,
 ): Promise<Application> {
   const t = applicationTransitions[action];
+  const refused = (state: string) =>
+    new TrellisError('invalid_state', `An application that is ${state} cannot be ${action}d.`);
   return runChange(deps, actor, async (tx, record) => {
     const before = await getApplication(tx, id);
-    if (!(t.from as readonly string[]).includes(before.state)) {
-      throw new TrellisError('invalid_state', `An application that is ${before.state} cannot be ${action}d.`);
-    }
-    await tx
+    if (!(t.from as readonly string[]).includes(before.state)) throw refused(before.state);
+    // conditional on the state read: of two transitions at once (two control processes), the second is refused
+    const moved = await tx
       .updateTable('applications')
       .set({ state: t.to, updated_at: isoNow(deps.clock) })
       .where('id', '=', id)
-      .execute();
+      .where('state', 'in', t.from)
+      .executeTakeFirst();
+    if (Number(moved.numUpdatedRows) !== 1) throw refused((await getApplication(tx, id)).state);
     const application = await getApplication(tx, id);
     await record({
       type: t.event,
@@ -440,6 +443,8 @@ export async function insertApplicationKey(
   record: Record_,
   id: string,
 ): Promise<NewSecret> {
+  // keys added at once (two control processes) count one after the other, so the limit holds
+  await lockRow(tx, 'applications', id);
   const application = await getApplication(tx, id);
   const service = await getService(tx, application.serviceId);
   const kind = credentialKindFor(service.authMode);
@@ -471,12 +476,16 @@ export async function revokeApplicationKey(
     const application = await getApplication(tx, id);
     const cred = application.credentials.find((c) => c.id === credentialId);
     if (!cred) throw notFound('key', credentialId);
-    if (cred.state === 'revoked') throw new TrellisError('invalid_state', 'The key is already revoked.');
-    await tx
+    const alreadyRevoked = () => new TrellisError('invalid_state', 'The key is already revoked.');
+    if (cred.state === 'revoked') throw alreadyRevoked();
+    const revoked = await tx
       .updateTable('credentials')
       .set({ state: 'revoked', revoked_at: isoNow(deps.clock) })
       .where('id', '=', credentialId)
-      .execute();
+      .where('state', '=', 'active')
+      .executeTakeFirst();
+    // a revocation at once (another control process) came first
+    if (Number(revoked.numUpdatedRows) !== 1) throw alreadyRevoked();
     const row = await tx
       .selectFrom('credentials')
       .selectAll()

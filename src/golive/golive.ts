@@ -10,6 +10,7 @@
  * When the service has a certification plan, a request needs a passed certification run of the application
  * (`409 certification_required` otherwise), and the plan's `autoApprove` approves it at once.
  */
+import type { Updateable } from 'kysely';
 import {
   type Application,
   type NewSecret,
@@ -19,7 +20,7 @@ import {
 } from '../access/index.js';
 import { type Actor, type ChangeDeps, runChange, systemActor } from '../events/index.js';
 import { TrellisError, isoNow, newId, notFound } from '../kernel/index.js';
-import type { Executor } from '../store/index.js';
+import { type Executor, lockRow } from '../store/index.js';
 import { cdb, findCertificationPlan } from './certification.js';
 import type { GoLiveRequestTable, GoLiveTables } from './golive-tables.js';
 import type { GoLiveRequest, GoLiveState } from './schemas.js';
@@ -106,6 +107,28 @@ function wrongState(request: GoLiveRequest, action: string, allowed: string): Tr
   );
 }
 
+/**
+ * Moves a request on from `from` in one conditional write, so that of two decisions taken at once (approve on
+ * one control process, reject on another) the second finds the request moved and is refused with the state it
+ * found, instead of overwriting the first.
+ */
+async function moveRequest(
+  db: Executor,
+  requestId: string,
+  from: GoLiveState,
+  action: string,
+  set: Updateable<GoLiveRequestTable>,
+): Promise<void> {
+  const moved = await gdb(db)
+    .updateTable('golive_requests')
+    .set(set)
+    .where('id', '=', requestId)
+    .where('state', '=', from)
+    .executeTakeFirst();
+  if (Number(moved.numUpdatedRows) !== 1)
+    throw wrongState(await getGoLiveRequest(db, requestId), action, from);
+}
+
 /** The latest passed certification run of an application, or null. */
 export async function passedRunOf(db: Executor, applicationId: string): Promise<{ id: string } | null> {
   const row = await cdb(db)
@@ -130,6 +153,8 @@ export async function requestGoLive(
   input: { note?: string | undefined },
 ): Promise<GoLiveRequest> {
   const { request, autoApprove } = await runChange(deps, actor, async (tx, record) => {
+    // one open request per application: requests made at once wait here, and each sees the one before it
+    await lockRow(tx, 'applications', applicationId);
     const app = await getApplication(tx, applicationId);
     if (app.environment !== 'sandbox')
       throw new TrellisError(
@@ -220,19 +245,13 @@ export async function approveGoLive(
       customFields: sandbox.customFields,
     });
     const now = isoNow(deps.clock);
-    const done = await gdb(tx)
-      .updateTable('golive_requests')
-      .set({
-        state: 'approved',
-        production_application_id: production.id,
-        decision_comment: input.comment?.trim() ?? '',
-        decided_at: now,
-        updated_at: now,
-      })
-      .where('id', '=', requestId)
-      .where('state', '=', 'requested')
-      .executeTakeFirst();
-    if (Number(done.numUpdatedRows) !== 1) throw wrongState(before, 'approved', 'requested');
+    await moveRequest(tx, requestId, 'requested', 'approved', {
+      state: 'approved',
+      production_application_id: production.id,
+      decision_comment: input.comment?.trim() ?? '',
+      decided_at: now,
+      updated_at: now,
+    });
     const request = await getGoLiveRequest(tx, requestId);
     await record({
       type: 'application.promoted',
@@ -255,11 +274,12 @@ export async function rejectGoLive(
     const before = await getGoLiveRequest(tx, requestId);
     if (before.state !== 'requested') throw wrongState(before, 'rejected', 'requested');
     const now = isoNow(deps.clock);
-    await gdb(tx)
-      .updateTable('golive_requests')
-      .set({ state: 'rejected', decision_comment: input.comment.trim(), decided_at: now, updated_at: now })
-      .where('id', '=', requestId)
-      .execute();
+    await moveRequest(tx, requestId, 'requested', 'rejected', {
+      state: 'rejected',
+      decision_comment: input.comment.trim(),
+      decided_at: now,
+      updated_at: now,
+    });
     const request = await getGoLiveRequest(tx, requestId);
     const app = await getApplication(tx, request.applicationId);
     await record({
@@ -286,6 +306,13 @@ export async function revokeProduction(
     const before = await getGoLiveRequest(tx, requestId);
     if (before.state !== 'approved') throw wrongState(before, 'revoked', 'approved');
     const now = isoNow(deps.clock);
+    // the request moves first: a second revocation at once is refused before it touches the keys
+    await moveRequest(tx, requestId, 'approved', 'revoked', {
+      state: 'revoked',
+      decision_comment: input.comment.trim(),
+      revoked_at: now,
+      updated_at: now,
+    });
     if (before.productionApplicationId !== null) {
       const productionId = before.productionApplicationId;
       await tx
@@ -300,11 +327,6 @@ export async function revokeProduction(
         .where('id', '=', productionId)
         .execute();
     }
-    await gdb(tx)
-      .updateTable('golive_requests')
-      .set({ state: 'revoked', decision_comment: input.comment.trim(), revoked_at: now, updated_at: now })
-      .where('id', '=', requestId)
-      .execute();
     const request = await getGoLiveRequest(tx, requestId);
     const app = await getApplication(tx, request.productionApplicationId ?? request.applicationId);
     await record({
@@ -331,17 +353,22 @@ export async function collectProductionKey(
     if (before.state !== 'approved' || before.productionApplicationId === null)
       throw wrongState(before, 'given its production key', 'approved');
     const now = isoNow(deps.clock);
+    // still approved: a revocation that committed meanwhile leaves no key to collect
     const claimed = await gdb(tx)
       .updateTable('golive_requests')
       .set({ key_collected_at: now, updated_at: now })
       .where('id', '=', requestId)
+      .where('state', '=', 'approved')
       .where('key_collected_at', 'is', null)
       .executeTakeFirst();
-    if (Number(claimed.numUpdatedRows) !== 1)
+    if (Number(claimed.numUpdatedRows) !== 1) {
+      const current = await getGoLiveRequest(tx, requestId);
+      if (current.state !== 'approved') throw wrongState(current, 'given its production key', 'approved');
       throw new TrellisError(
         'invalid_state',
         'The first production key was already collected; add another from the production application.',
       );
+    }
     const secret = await insertApplicationKey(tx, deps.clock, record, before.productionApplicationId);
     return { request: await getGoLiveRequest(tx, requestId), secret };
   });

@@ -13,7 +13,7 @@ import {
 import { type FieldProblem, TrellisError, invalid, isoNow, newId, notFound } from '../kernel/index.js';
 import { type Sealer, createSealer } from '../oauth/index.js';
 import { checkOutboundUrl } from '../outbound/index.js';
-import { type Executor, type Page, type PageRequest, toPage } from '../store/index.js';
+import { type Executor, type Page, type PageRequest, lockRow, toPage } from '../store/index.js';
 import type {
   CreatedEndpoint,
   EndpointCreate,
@@ -23,7 +23,7 @@ import type {
   WebhookEndpointView,
 } from './schemas.js';
 import { generateSigningSecret, signingSecretPrefix } from './signing.js';
-import type { WebhookEndpointTable } from './webhook-tables.js';
+import type { WebhookEndpointTable, WebhookTables } from './webhook-tables.js';
 import { messageBody } from './worker.js';
 import {
   deleteEndpointRow,
@@ -208,6 +208,9 @@ export async function rotateEndpointSecret(
 ): Promise<RotatedSecret> {
   const secret = generateSigningSecret();
   return runChange(deps, actor, async (tx, record) => {
+    // rotations at once (two control processes) go one after the other, each keeping as its previous secret the
+    // one the rotation before it returned
+    await lockRow(tx.withTables<WebhookTables>(), 'webhook_endpoints', id);
     const row = await findEndpointRow(tx, id);
     if (!row) throw notFound('webhook endpoint', id);
     const expiresAt =

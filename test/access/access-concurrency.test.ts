@@ -1,0 +1,125 @@
+/**
+ * Two control processes on one database, each handling a request for the same entity at the same moment: a
+ * check and its write are one decision, so exactly one of the requests wins and the others are refused with
+ * a 409 code, whatever the interleaving. The requests overlap on PostgreSQL (a pool of connections); SQLite runs
+ * one transaction at a time and must give the same answers.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  addApplicationKey,
+  createAccount,
+  createApplication,
+  getApplication,
+  maxActiveKeys,
+  revokeApplicationKey,
+  transitionAccount,
+  transitionApplication,
+} from '../../src/access/index.js';
+import { createPlan, createService } from '../../src/catalog/index.js';
+import { type ChangeDeps, systemActor } from '../../src/events/index.js';
+import { ManualClock } from '../../src/kernel/index.js';
+import { atOnce, times, warmPool } from '../support/races.js';
+import { type TestStore, dialects, freshStore } from '../support/stores.js';
+
+describe.each(dialects)('access changes made at once (%s)', (dialect) => {
+  let store: TestStore;
+  let deps: ChangeDeps;
+  let serviceId = '';
+  let openPlan = '';
+  let approvalPlan = '';
+
+  beforeAll(async () => {
+    store = await freshStore(dialect);
+    deps = { db: store.db, clock: new ManualClock(Date.UTC(2026, 5, 1, 12)) };
+    serviceId = (
+      await createService(deps, systemActor, {
+        name: 'Pay',
+        systemName: 'pay',
+        upstreamProduction: 'https://pay.test',
+      })
+    ).id;
+    openPlan = (
+      await createPlan(deps, systemActor, serviceId, { name: 'Open', systemName: 'open', state: 'published' })
+    ).id;
+    approvalPlan = (
+      await createPlan(deps, systemActor, serviceId, {
+        name: 'Vetted',
+        systemName: 'vetted',
+        state: 'published',
+        approvalRequired: true,
+      })
+    ).id;
+  });
+  afterAll(() => store.cleanup());
+  beforeEach(() => warmPool(store));
+
+  const eventsOf = async (type: string, entityId: string) =>
+    (
+      await store.db
+        .selectFrom('events')
+        .select('id')
+        .where('type', '=', type)
+        .where('entity_id', '=', entityId)
+        .execute()
+    ).length;
+
+  const newApplication = async (name: string, planId: string) => {
+    const account = await createAccount(deps, systemActor, { name: `${name} Co`, state: 'approved' });
+    return createApplication(deps, systemActor, { accountId: account.id, serviceId, planId, name });
+  };
+
+  it('adds keys up to the limit and no further when many are asked for at once', async () => {
+    const app = await newApplication('Keys', openPlan);
+    const { ok, refused } = await atOnce(times(20, () => addApplicationKey(deps, systemActor, app.id)));
+    // the application was created with one key
+    expect(ok).toHaveLength(maxActiveKeys - 1);
+    expect(refused).toEqual(Array(20 - (maxActiveKeys - 1)).fill('limit_reached'));
+    const active = (await getApplication(store.db, app.id)).credentials.filter((c) => c.state === 'active');
+    expect(active).toHaveLength(maxActiveKeys);
+  });
+
+  it('approves a pending application once when it is approved twice at once', async () => {
+    const app = await newApplication('Twice', approvalPlan);
+    expect(app.state).toBe('pending');
+    const { ok, refused } = await atOnce(
+      times(6, () => transitionApplication(deps, systemActor, app.id, 'approve')),
+    );
+    expect(ok.map((a) => a.state)).toEqual(['live']);
+    expect(refused).toEqual(Array(5).fill('invalid_state'));
+    expect(await eventsOf('application.approved', app.id)).toBe(1);
+    expect((await getApplication(store.db, app.id)).state).toBe('live');
+  });
+
+  it('suspends once when suspended twice at once; a later approval names the state it found', async () => {
+    const app = await newApplication('Raced', approvalPlan);
+    const { ok, refused } = await atOnce([
+      () => transitionApplication(deps, systemActor, app.id, 'suspend'),
+      () => transitionApplication(deps, systemActor, app.id, 'suspend'),
+    ]);
+    expect([ok.length, refused]).toEqual([1, ['invalid_state']]);
+    expect(await eventsOf('application.suspended', app.id)).toBe(1);
+    await expect(transitionApplication(deps, systemActor, app.id, 'approve')).rejects.toThrow(
+      'An application that is suspended cannot be approved.',
+    );
+  });
+
+  it('approves a pending account once when it is approved twice at once', async () => {
+    const account = await createAccount(deps, systemActor, { name: 'Waiting Co', state: 'pending' });
+    const { ok, refused } = await atOnce(
+      times(6, () => transitionAccount(deps, systemActor, account.id, 'approve')),
+    );
+    expect(ok.map((a) => a.state)).toEqual(['approved']);
+    expect(refused).toEqual(Array(5).fill('invalid_state'));
+    expect(await eventsOf('account.approved', account.id)).toBe(1);
+  });
+
+  it('revokes a key once when it is revoked twice at once', async () => {
+    const app = await newApplication('Revoked', openPlan);
+    const credentialId = app.secret.credentialId;
+    const { ok, refused } = await atOnce(
+      times(4, () => revokeApplicationKey(deps, systemActor, app.id, credentialId)),
+    );
+    expect([ok.length, refused]).toEqual([1, Array(3).fill('invalid_state')]);
+    expect(await eventsOf('credential.revoked', credentialId)).toBe(1);
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * Races for tests of changes made at once, as by several control processes on one database: calls sent together
+ * (on PostgreSQL each gets a connection of the pool, freshStore's five, so their transactions overlap), and on
+ * PostgreSQL a row held from outside so that transactions line up behind it in a chosen order.
+ */
+import { sql } from 'kysely';
+import pg from 'pg';
+import { TrellisError } from '../../src/kernel/index.js';
+import type { Store } from '../../src/store/index.js';
+
+export interface AtOnce<T> {
+  /** The values of the calls that succeeded. */
+  ok: T[];
+  /** The error code of each call that failed (the message of an error that is not a TrellisError). */
+  refused: string[];
+}
+
+/** Runs the operations at once and sorts their outcomes. */
+export async function atOnce<T>(operations: (() => Promise<T>)[]): Promise<AtOnce<T>> {
+  const settled = await Promise.allSettled(operations.map((operation) => operation()));
+  const ok: T[] = [];
+  const refused: string[] = [];
+  for (const s of settled) {
+    if (s.status === 'fulfilled') ok.push(s.value);
+    else refused.push(s.reason instanceof TrellisError ? s.reason.code : String(s.reason));
+  }
+  return { ok, refused };
+}
+
+/** `n` copies of one operation, for {@link atOnce}. */
+export const times = <T>(n: number, operation: () => Promise<T>): (() => Promise<T>)[] =>
+  Array.from({ length: n }, () => operation);
+
+/**
+ * Opens `connections` connections of a PostgreSQL pool before a test sends its calls at once: a pool opens its
+ * connections lazily, and the first call could commit before the others are connected (nothing overlaps then).
+ * Nothing to do on SQLite.
+ */
+export async function warmPool(store: Store, connections = 5): Promise<void> {
+  if (store.dialect !== 'postgres') return;
+  await Promise.all(Array.from({ length: connections }, () => sql`select pg_sleep(0.05)`.execute(store.db)));
+}
+
+export interface HeldRow {
+  /** Resolves once `n` transactions of the database wait for a lock (bounded: throws after 5 s). */
+  waitForWaiters(n: number): Promise<void>;
+  /** Ends the transaction holding the row: the waiters go on, the first in line first. */
+  release(): Promise<void>;
+}
+
+/**
+ * PostgreSQL only: locks one row from a connection of its own, so a test can line up transactions behind it in a
+ * chosen order (a write to the row waits; a plain read does not) and then let them go at once. This makes an
+ * interleaving that two processes meet by chance happen on every run.
+ */
+export async function holdRow(store: Store, table: string, id: string): Promise<HeldRow> {
+  const client = new pg.Client({ connectionString: store.url });
+  await client.connect();
+  await client.query('begin');
+  await client.query(`select 1 from ${table} where id = $1 for update`, [id]);
+  return {
+    async waitForWaiters(n) {
+      for (let attempt = 0; attempt < 500; attempt++) {
+        const { rows } = await client.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`,
+        );
+        if ((rows[0]?.n ?? 0) >= n) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`no ${n} transactions waited for a lock within 5 s`);
+    },
+    async release() {
+      try {
+        await client.query('commit');
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
