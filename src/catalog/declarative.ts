@@ -11,10 +11,11 @@
  * Applying the same document twice changes nothing.
  */
 import { type Static, Type as T } from '@sinclair/typebox';
-import type { Actor, ChangeDeps } from '../events/index.js';
+import { type Actor, type ChangeDeps, runChanges } from '../events/index.js';
 import { CertificationPlanInput } from '../golive/certification-schemas.js';
 import { findCertificationPlan, normalizePlan, putCertificationPlan } from '../golive/certification.js';
 import type { Executor } from '../store/index.js';
+import { takeApplyTurn } from './apply-turn.store.js';
 import * as catalog from './catalog.js';
 import * as s from './schemas.js';
 import { exportEventTypes, planEventTypes } from '../webhooks/consumer-declarative.js';
@@ -295,13 +296,19 @@ async function planServiceChildren(
     }
   }
 
-  // Mapping rules are synced exactly, in the order written.
+  // Mapping rules are synced exactly, in the order written: each declared rule is one rule of the service, and
+  // any other rule is deleted, a second rule of the same verb and pattern too (left by applies that raced before
+  // they took turns; every matching rule counts, so it counted the call twice).
   if (decl.mappingRules !== undefined) {
     const rules = serviceId ? await catalog.listMappingRules(db, serviceId) : [];
     const key = (verb: string, pattern: string) => `${verb} ${pattern}`;
     const wanted = decl.mappingRules.map((r, i) => ({ ...r, position: i + 1 }));
+    const matched = new Set<string>();
     for (const r of wanted) {
-      const current = rules.find((x) => key(x.httpMethod, x.pattern) === key(r.httpMethod, r.pattern));
+      const current = rules.find(
+        (x) => !matched.has(x.id) && key(x.httpMethod, x.pattern) === key(r.httpMethod, r.pattern),
+      );
+      if (current) matched.add(current.id);
       const desc = `mapping rule ${svcName}: ${r.httpMethod} ${r.pattern}`;
       if (!current) {
         steps.push({
@@ -343,7 +350,7 @@ async function planServiceChildren(
       }
     }
     for (const current of rules) {
-      if (!wanted.some((r) => key(r.httpMethod, r.pattern) === key(current.httpMethod, current.pattern))) {
+      if (!matched.has(current.id)) {
         steps.push({
           op: 'delete',
           what: `mapping rule ${svcName}: ${current.httpMethod} ${current.pattern}`,
@@ -551,7 +558,10 @@ function planPlan(
   return steps;
 }
 
-/** Runs the steps in order. Each step is its own transaction; a failure stops the run and names the step. */
+/**
+ * Runs the steps in order; a failure stops the run and names the step. Each step is its own transaction, unless
+ * `deps` are those of {@link runChanges} (as in {@link applyDeclarative}): then all are in its one transaction.
+ */
 export async function runApply(deps: ChangeDeps, actor: Actor, steps: ApplyStep[]): Promise<void> {
   for (const step of steps) {
     try {
@@ -560,6 +570,29 @@ export async function runApply(deps: ChangeDeps, actor: Actor, steps: ApplyStep[
       throw new Error(`${step.op} ${step.what}: ${(err as Error).message}`, { cause: err });
     }
   }
+}
+
+/**
+ * Makes the catalog match `doc` (what `trellis apply` does): all or nothing, and in turn with every other apply on
+ * the database. One transaction takes the apply turn (apply-turn.store.ts), works out the steps, runs them, and
+ * commits; so two applies of one file at once end with the file's catalog, the second finding nothing to do,
+ * and a failing step leaves the catalog as it was (the error names the step). `onPlanned` sees the steps before
+ * they run. Returns the steps run (none when the catalog already matched).
+ * @example await applyDeclarative(deps, actor, doc, { onPlanned: (steps) => print(steps) })
+ */
+export async function applyDeclarative(
+  deps: ChangeDeps,
+  actor: Actor,
+  doc: DeclarativeConfig,
+  options: { prune?: boolean; onPlanned?: (steps: ApplyStep[]) => void } = {},
+): Promise<ApplyStep[]> {
+  return runChanges(deps, async (inOne, tx) => {
+    await takeApplyTurn(tx);
+    const steps = await planApply(tx, doc, { prune: options.prune ?? false });
+    options.onPlanned?.(steps);
+    await runApply(inOne, actor, steps);
+    return steps;
+  });
 }
 
 /** The whole catalog as a declarative document (what `trellis export` prints). */

@@ -9,4 +9,11 @@ export {
   type PublishResult,
   type SkippedOperation,
 } from './openapi-import.js';
-export { type ApplyStep, DeclarativeConfig, exportCatalog, planApply, runApply } from './declarative.js';
+export {
+  type ApplyStep,
+  applyDeclarative,
+  DeclarativeConfig,
+  exportCatalog,
+  planApply,
+  runApply,
+} from './declarative.js';

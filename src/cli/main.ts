@@ -7,10 +7,11 @@ import { writeFile } from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 import { createAdminToken } from '../access/index.js';
-import { exportCatalog, planApply, runApply } from '../catalog/index.js';
+import { type ApplyStep, applyDeclarative, exportCatalog, planApply } from '../catalog/index.js';
 import { type Config, ConfigError, loadConfig } from '../config/index.js';
 import type { Actor } from '../events/index.js';
 import { systemClock } from '../kernel/index.js';
+import { isDatabaseUnavailable } from '../store/index.js';
 import { CliError, exitCodes } from './cli-error.js';
 import { readDeclarativeFile } from './config-file.js';
 import { connectStore, migrate, redact } from './connect.js';
@@ -39,6 +40,17 @@ function configFrom(flags: Partial<Config>): Config {
     if (err instanceof ConfigError) throw new CliError(exitCodes.config, err.message);
     throw err;
   }
+}
+
+/** A failed apply as one line: it ran in one transaction, so nothing was changed (unless the commit was cut off). */
+function applyFailure(err: unknown): CliError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (isDatabaseUnavailable(err))
+    return new CliError(
+      exitCodes.database,
+      `The database was lost during the apply (${message}); run it again: it applies whatever is still missing.`,
+    );
+  return new CliError(exitCodes.failure, `The apply failed and nothing was changed: ${message}`);
 }
 
 const databaseOption = () => new Option('--database-url <url>', 'database (overrides TRELLIS_DATABASE_URL)');
@@ -154,18 +166,29 @@ export function buildProgram(
     .action(async (opts: { file: string; dryRun?: boolean; prune?: boolean; databaseUrl?: string }) => {
       const doc = await readDeclarativeFile(opts.file);
       const store = await connectStore(configFrom({ databaseUrl: opts.databaseUrl }));
-      try {
-        await migrate(store);
-        const steps = await planApply(store.db, doc, { prune: opts.prune ?? false });
-        const sign = { create: '+', update: '~', delete: '-' } as const;
+      const sign = { create: '+', update: '~', delete: '-' } as const;
+      const print = (steps: ApplyStep[]) => {
         for (const s of steps)
           out(`${sign[s.op]} ${s.op} ${s.what}${s.fields ? ` (${s.fields.join(', ')})` : ''}\n`);
         if (steps.length === 0) out('No changes: the database matches the file.\n');
-        else if (opts.dryRun) out(`Dry run: ${steps.length} change(s) not applied.\n`);
-        else {
-          await runApply({ db: store.db, clock: systemClock }, cliActor, steps);
-          out(`Applied ${steps.length} change(s).\n`);
+      };
+      try {
+        await migrate(store);
+        const prune = opts.prune ?? false;
+        if (opts.dryRun) {
+          const steps = await planApply(store.db, doc, { prune });
+          print(steps);
+          if (steps.length > 0) out(`Dry run: ${steps.length} change(s) not applied.\n`);
+          return;
         }
+        // one transaction, in turn with any other apply: worked out and run together, all or nothing
+        const steps = await applyDeclarative({ db: store.db, clock: systemClock }, cliActor, doc, {
+          prune,
+          onPlanned: print,
+        }).catch((err: unknown) => {
+          throw applyFailure(err);
+        });
+        if (steps.length > 0) out(`Applied ${steps.length} change(s).\n`);
       } finally {
         await store.destroy();
       }

@@ -13,7 +13,7 @@ export {
   recordChanges,
   systemActor,
 } from './changes.store.js';
-export { type ChangeDeps, runChange } from './run-change.js';
+export { type ChangeDeps, runChange, runChanges } from './run-change.js';
 export {
   checkEventPayload,
   type EventDefinition,
