@@ -7,7 +7,10 @@ import { CliError, exitCodes } from './cli-error.js';
  * Connections lost later are reported to `logger` (default: JSON lines on stderr).
  */
 export async function connectStore(config: Config, logger?: StoreLogger): Promise<Store> {
-  const store = openStore(config.databaseUrl, logger ? { logger } : {});
+  const store = openStore(config.databaseUrl, {
+    queryTimeoutMs: config.databaseQueryTimeoutMs,
+    ...(logger && { logger }),
+  });
   try {
     await store.db.selectNoFrom((eb) => eb.val(1).as('one')).execute();
   } catch (err) {

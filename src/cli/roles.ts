@@ -38,7 +38,11 @@ export function createProcessLogger(config: Config, role: RoleName): Logger {
 
 /** The store of a process: lost database connections are logged through the process's logger. */
 export function openRoleStore(config: Config, logger: Logger, poolSize?: number): Store {
-  return openStore(config.databaseUrl, { logger, ...(poolSize !== undefined && { poolSize }) });
+  return openStore(config.databaseUrl, {
+    logger,
+    queryTimeoutMs: config.databaseQueryTimeoutMs,
+    ...(poolSize !== undefined && { poolSize }),
+  });
 }
 
 export interface GatewayRoleDeps {

@@ -90,6 +90,12 @@ export const settings = {
     databaseUrl,
     'Where state lives: `sqlite:<file>` (embedded, `sqlite::memory:` for a throwaway) or `postgres://user@host/db`.',
   ),
+  databaseQueryTimeoutMs: setting(
+    'TRELLIS_DATABASE_QUERY_TIMEOUT_MS',
+    10_000,
+    integer(0, 3_600_000),
+    'PostgreSQL: how long one query may wait for its answer, in milliseconds, before it fails and its connection is closed; bounds how long a hanging database (frozen, network cut) holds a request (the management API, portal and console then answer 503 `database_unavailable`). 0: no limit (for a migration that rewrites a large table, say).',
+  ),
   redisUrl: setting(
     'TRELLIS_REDIS_URL',
     '',

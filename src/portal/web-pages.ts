@@ -6,8 +6,9 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { Eta } from 'eta';
+import { sendError } from '../control/index.js';
 import { type FieldProblem, TrellisError, invalid } from '../kernel/index.js';
-import { isForeignKeyViolation, isUniqueViolation } from '../store/index.js';
+import { isDatabaseUnavailable, isForeignKeyViolation, isUniqueViolation } from '../store/index.js';
 
 export interface Views {
   render(name: string, data: object): string;
@@ -138,7 +139,10 @@ export interface ErrorPage {
 
 /**
  * HTML errors for one face: a `Redirect` becomes a 303, a `TrellisError` its status and message, anything else
- * is logged and becomes a plain 500 page that leaks nothing.
+ * is logged and becomes a plain 500 page that leaks nothing. A database that cannot be reached (stopped,
+ * restarting, hanging past the store's query timeout) is not a bug: 503 `database_unavailable`, on a page of its
+ * own that needs no database (the face's layout reads the brand and the session from it); a request that does
+ * not prefer HTML (a script, curl) gets the one JSON error body, as the management API answers.
  */
 export function installHtmlErrors(
   scope: FastifyInstance,
@@ -163,18 +167,78 @@ export function installHtmlErrors(
         'conflict',
         'This refers to something that no longer exists, or is still in use.',
       );
+    else if (isDatabaseUnavailable(err)) known = new TrellisError('database_unavailable');
     if (!known) {
       req.log.error({ err }, 'unhandled error');
       known = new TrellisError('internal');
     }
+    if (known.code === 'database_unavailable') return sendUnavailable(scope, req, reply, known);
     if (known.code === 'rate_limited') reply.header('Retry-After', '900');
-    return render(req, reply, {
-      status: known.status,
-      title: titles[known.status] ?? 'Something is wrong',
-      message: known.message,
-      problems: problemsOf(known) ?? [],
-    });
+    try {
+      return await render(req, reply, {
+        status: known.status,
+        title: titles[known.status] ?? 'Something is wrong',
+        message: known.message,
+        problems: problemsOf(known) ?? [],
+      });
+    } catch (renderErr) {
+      // the layout needs the database too: if it went away meanwhile, the page that needs none
+      if (isDatabaseUnavailable(renderErr))
+        return sendUnavailable(scope, req, reply, new TrellisError('database_unavailable'));
+      throw renderErr;
+    }
   });
+}
+
+/** A 503 for a database that cannot be reached: a page for browsers, the JSON error body for anything else. */
+function sendUnavailable(
+  scope: FastifyInstance,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  err: TrellisError,
+): FastifyReply {
+  if (!prefersHtml(req)) return sendError(reply, err);
+  return sendHtml(reply, unavailablePage(scope.prefix, err.code, String(req.id)), err.status);
+}
+
+const htmlEscapes: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => htmlEscapes[c] ?? c);
+}
+
+/**
+ * The page of a face whose database cannot be reached: built from nothing the database holds (no brand, no
+ * session), so it renders while the database is away; it shows the stable code and the request id, for support,
+ * and nothing of the failure itself. `prefix` is the face's (`''` for the portal, `/admin` for the console):
+ * its stylesheet is a file, served without the database.
+ */
+export function unavailablePage(prefix: string, code: string, requestId: string): string {
+  const home = escapeHtml(prefix === '' ? '/' : prefix);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Temporarily unavailable</title>
+<link rel="stylesheet" href="${escapeHtml(prefix)}/assets/portal.css">
+</head>
+<body>
+<main id="main" tabindex="-1">
+<h1>Temporarily unavailable</h1>
+<p role="alert">The service is temporarily unavailable. Please try again in a moment.</p>
+<p class="muted">Code: <code>${escapeHtml(code)}</code> · Request id: <code>${escapeHtml(requestId)}</code></p>
+<p><a href="${home}">Try again</a></p>
+</main>
+</body>
+</html>
+`;
 }
 
 /**

@@ -8,6 +8,10 @@ import {
   type Kysely,
   PostgresAdapter,
   PostgresDialect,
+  type PostgresCursor,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type PostgresQueryResult,
   SqliteAdapter,
   SqliteDialect,
 } from 'kysely';
@@ -74,7 +78,27 @@ export interface StoreOptions {
   poolSize?: number;
   /** Lost connections are reported here (at most one line every 5 s); default JSON lines on stderr. */
   logger?: StoreLogger;
+  /**
+   * PostgreSQL: how long one query may wait for the server's answer, in milliseconds, before it fails (code
+   * `ETIMEDOUT`, which `isDatabaseUnavailable` recognises) and its connection is closed; 0 waits for ever.
+   * Default {@link DEFAULT_QUERY_TIMEOUT_MS} (`TRELLIS_DATABASE_QUERY_TIMEOUT_MS`).
+   */
+  queryTimeoutMs?: number;
 }
+
+/**
+ * The default bound on one PostgreSQL query (`TRELLIS_DATABASE_QUERY_TIMEOUT_MS` declares the same): long enough
+ * for the longest single statement Trellis runs in normal work (a compaction batch, a catalog export, a webhook
+ * claim), short enough that the management API, the portal and the console answer a hanging database in bounded
+ * time. Migrations that rewrite large tables may need more (or 0).
+ */
+export const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
+
+/** How long a new connection may take (TCP and PostgreSQL's start-up), and a wait for a free pooled one. */
+const CONNECT_TIMEOUT_MS = 5000;
+
+/** Idle time before the kernel starts probing a pooled connection whose host went away without a word. */
+const KEEPALIVE_DELAY_MS = 5000;
 
 const stderrLogger: StoreLogger = {
   warn: (data, message) =>
@@ -87,7 +111,10 @@ const stderrLogger: StoreLogger = {
  * (idle or checked out, whichever it is when the connection dies), so a lost connection is a log line: the pool
  * drops the client and opens a new one on the next query, and the query that was running fails on its own.
  */
-function connectionErrorReporter(logger: StoreLogger): (err: Error) => void {
+function connectionErrorReporter(
+  logger: StoreLogger,
+  message = 'store: a database connection was lost; the pool opens a new one on the next query',
+): (err: Error) => void {
   let lastAt = 0;
   let suppressed = 0;
   return (err) => {
@@ -102,7 +129,7 @@ function connectionErrorReporter(logger: StoreLogger): (err: Error) => void {
         err: { message: err.message, ...(typeof code === 'string' && { code }) },
         ...(suppressed > 0 && { alsoLost: suppressed }),
       },
-      'store: a database connection was lost; the pool opens a new one on the next query',
+      message,
     );
     lastAt = now;
     suppressed = 0;
@@ -139,13 +166,110 @@ export function dialectFor(url: string, options: StoreOptions = {}): { dialect: 
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
-    connectionTimeoutMillis: 5000,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    // a host that vanished (a network cut, a failover) is noticed on idle connections too, not only when used
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
   });
-  const report = connectionErrorReporter(options.logger ?? stderrLogger);
+  const logger = options.logger ?? stderrLogger;
+  const report = connectionErrorReporter(logger);
   pool.on('connect', (client) => client.on('error', report));
   // the pool re-emits an idle client's error after removing the client; the client's listener reported it
   pool.on('error', () => {});
-  return { name: 'postgres', dialect: new PostgresDialect({ pool }) };
+  const timeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+  const bounded =
+    timeoutMs > 0
+      ? boundedPool(
+          pool,
+          timeoutMs,
+          connectionErrorReporter(
+            logger,
+            `store: a query got no answer within ${timeoutMs} ms; its connection was closed`,
+          ),
+        )
+      : pool;
+  return { name: 'postgres', dialect: new PostgresDialect({ pool: bounded }) };
+}
+
+/**
+ * The pool as Kysely sees it, with every query bounded in time. A hanging server (frozen, or a network that drops
+ * packets) otherwise holds a query, and whoever waits for it, until TCP gives up: minutes.
+ *
+ * Why not pg's own `query_timeout`: it fails the query but leaves it active on the connection (pg 8.23,
+ * `lib/client.js`), which goes back to the pool looking healthy, so the next query on it (the transaction's
+ * `rollback` first) waits behind the stuck one (brianc/node-postgres#3729 describes it). Here a query with no answer in time fails with `ETIMEDOUT` and its connection is
+ * closed at once: every later query on it (the `rollback`) fails at once with the same error, and the pool drops
+ * it when it is released (pg-pool removes a client that is ending). The server, if it is alive, stops the
+ * statement when it finds the connection gone.
+ *
+ * Why not `statement_timeout`: the server cannot time out what it never receives (a frozen host, a cut network),
+ * and it is a start-up parameter connection poolers such as PgBouncer refuse.
+ */
+function boundedPool(pool: pg.Pool, timeoutMs: number, report: (err: Error) => void): PostgresPool {
+  const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let bounded = wrapped.get(client);
+      if (bounded === undefined) {
+        bounded = boundedClient(client, timeoutMs, report);
+        wrapped.set(client, bounded);
+      }
+      return bounded;
+    },
+    end: () => pool.end(),
+  };
+}
+
+function boundedClient(
+  client: pg.PoolClient,
+  timeoutMs: number,
+  report: (err: Error) => void,
+): PostgresPoolClient {
+  /** Set once a query got no answer in time: the connection is closed and answers nothing more. */
+  let closedBy: Error | undefined;
+  function query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>;
+  function query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
+  function query<R>(
+    what: string | PostgresCursor<R>,
+    parameters: ReadonlyArray<unknown> = [],
+  ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+    // streaming through a cursor (not configured in Trellis) reads in many round trips: not bounded here
+    if (typeof what !== 'string')
+      return client.query(what as unknown as pg.Submittable) as unknown as PostgresCursor<R>;
+    if (closedBy !== undefined) return Promise.reject(closedBy);
+    return new Promise<PostgresQueryResult<R>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        closedBy = queryTimeoutError(timeoutMs);
+        reject(closedBy);
+        report(closedBy);
+        // ending a client with a query in flight destroys its socket; a late answer goes nowhere
+        client.end().catch(() => {});
+      }, timeoutMs);
+      client.query(what, [...parameters]).then(
+        (result) => {
+          clearTimeout(timer);
+          resolve(result as unknown as PostgresQueryResult<R>);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+  return {
+    query,
+    // pg-pool sets `release` on the client at every checkout: look it up when called
+    release: () => client.release(closedBy),
+  };
+}
+
+/** What a query that got no answer in time fails with; `isDatabaseUnavailable` knows the code. */
+function queryTimeoutError(ms: number): Error {
+  return Object.assign(new Error(`The database did not answer within ${ms} ms; the connection was closed.`), {
+    code: 'ETIMEDOUT',
+  });
 }
 
 /** Whether a Kysely instance talks to PostgreSQL (the few places SQL differs ask this). */

@@ -186,9 +186,13 @@ describe('a PostgreSQL the test owns, stopped and started again', () => {
       expect(down.json.error?.code).toBe('database_unavailable');
       expect(typeof down.json.error?.requestId).toBe('string');
       const page = await call(`${controlUrl}/`, { headers: { accept: 'text/html' } });
-      // the portal cannot render its page without the database (settings, session): the one error shape, 503
+      // the portal cannot render its page without the database (settings, session): a browser gets the 503 page
+      // that needs none, with the stable code; a script gets the one error shape
       expect(page.status, page.text.slice(0, 300)).toBe(503);
-      expect(page.json.error?.code).toBe('database_unavailable');
+      expect(page.text).toContain('<code>database_unavailable</code>');
+      const script = await call(`${controlUrl}/`, { headers: { accept: 'application/json' } });
+      expect(script.status).toBe(503);
+      expect(script.json.error?.code).toBe('database_unavailable');
 
       await pgOwned.start();
       await load.more(50);
