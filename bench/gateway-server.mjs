@@ -39,7 +39,7 @@ const config = loadConfig(
     gatewayPort: o.port,
     host: '127.0.0.1',
     logLevel: 'warn',
-    usageFlushMs: 1000,
+    // usage flush (250 ms) and compaction (5 s) at their defaults, as `trellis start` has them
     // `insights: false` turns the gateway's insights recording off (the on / off rows of issue 10)
     insightsRecording: o.insights !== false,
     // `flushThread: false` writes the SQLite usage flush on the gateway's own thread (bench --flush-thread)

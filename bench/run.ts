@@ -879,9 +879,9 @@ CPUs 0-1, shared with wrk and the upstream. Redis, a redis-server of the bench's
 run the built code (\`npm run bench\` runs \`npm run build\` first; no TypeScript loader in any measured process),
 composed as \`trellis start\` composes it, with the full chain: user key in a header (SHA-256, credential cache), a
 mapping rule, two limits (minute, month) checked and counted, rate-limit headers, secret token and forwarded
-headers, usage recorded and flushed to SQLite every second, Prometheus metrics. The two-worker row is
-\`trellis start --workers 2\` on the embedded defaults: no Redis, the cluster primary holds the counters of both
-workers (its CPU time is counted in the row). The bare Node proxy is node:http plus the gateway's own undici relay
+headers, usage recorded and flushed to SQLite at the defaults (the journal every 250 ms, the tables every 5 s),
+Prometheus metrics. The two-worker row is \`trellis start --workers 2\` on the embedded defaults: no Redis, the
+cluster primary holds the counters of both workers (its CPU time is counted in the row). The bare Node proxy is node:http plus the gateway's own undici relay
 with no policy (one pass over the request headers), so the first ratio is the cost of the policies.
 The peers get the same upstream, keys (1,000, one per application) and limits (per minute and per month, counted
 per application, never reached): **express-gateway** 1.16.11 (its last release) with its key-auth policy (the key
