@@ -40,7 +40,15 @@ export function encodeJournal(
     r.metric_id,
     r.value,
   ]);
-  const c = callRows.map((r) => [
+  const c = callRows.map(callValues);
+  const u: [string, number][] = [];
+  for (const k of used) u.push([k.hash, k.at]);
+  return JSON.stringify({ v: 1, m, c, u });
+}
+
+/** A calls row's values in the order of its columns (the journal's and the upsert's). */
+export function callValues(r: UsageCallTable): (string | number)[] {
+  return [
     r.bucket,
     r.service_id,
     r.application_id,
@@ -53,10 +61,7 @@ export function encodeJournal(
     r.latency_ms_max,
     r.bytes_in,
     r.bytes_out,
-  ]);
-  const u: [string, number][] = [];
-  for (const k of used) u.push([k.hash, k.at]);
-  return JSON.stringify({ v: 1, m, c, u });
+  ];
 }
 
 /** A journal row whose body is not one {@link encodeJournal} writes. */

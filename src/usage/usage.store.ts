@@ -2,7 +2,7 @@
 import { CompiledQuery, sql } from 'kysely';
 import { type Executor, isPostgres } from '../store/index.js';
 import type { PatternBatch } from './call-patterns.js';
-import { JournalBodyError, JournalSums } from './usage-journal.js';
+import { JournalBodyError, JournalSums, callValues } from './usage-journal.js';
 import type {
   Granularity,
   UsageCallPatternTable,
@@ -183,21 +183,7 @@ const calls = upsert<UsageCallTable>(
     '"bytes_in" = usage_calls.bytes_in + excluded.bytes_in',
     '"bytes_out" = usage_calls.bytes_out + excluded.bytes_out',
   ].join(', '),
-  (p, r) =>
-    p.push(
-      r.bucket,
-      r.service_id,
-      r.application_id,
-      r.account_id,
-      r.end_user,
-      r.client_ip,
-      r.status,
-      r.calls,
-      r.latency_ms_sum,
-      r.latency_ms_max,
-      r.bytes_in,
-      r.bytes_out,
-    ),
+  (p, r) => p.push(...callValues(r)),
 );
 
 const routeCalls = upsert<UsageRouteCallTable>(

@@ -266,6 +266,25 @@ export class Fixtures {
     return { secret, id };
   }
 
+  /** Active user keys of an application known by their stored hashes only (many at once). */
+  async keyHashes(applicationId: string, hashes: readonly string[], displayPrefix: string): Promise<void> {
+    await this.db
+      .insertInto('credentials')
+      .values(
+        hashes.map((secret_hash) => ({
+          id: newId('credential'),
+          application_id: applicationId,
+          kind: 'user_key',
+          secret_hash,
+          display_prefix: displayPrefix,
+          state: 'active',
+          created_at: iso(),
+          revoked_at: null,
+        })),
+      )
+      .execute();
+  }
+
   /** A service, plan, live application and user key in one go. */
   async keyed(fields: Parameters<Fixtures['service']>[0] = {}): Promise<{
     service: ServiceFixture;

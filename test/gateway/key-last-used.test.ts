@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getApplication } from '../../src/access/index.js';
-import { ManualClock, hashSecret, newId } from '../../src/kernel/index.js';
+import { ManualClock, hashSecret } from '../../src/kernel/index.js';
 import { UsageRecorder } from '../../src/usage/index.js';
 import { markCredentialsUsed } from '../../src/usage/usage.store.js';
 import { type TestStore, dialects, freshStore } from '../support/stores.js';
@@ -116,22 +116,7 @@ describe.each(dialects)('a key’s last use (%s)', (dialect) => {
     const f = new Fixtures(store);
     const { app } = await f.keyed({ upstream: upstream.url, prefix: '/lu-many' });
     const hashes = Array.from({ length: 450 }, (_, i) => hashSecret(`many-${app.id}-${i}`));
-    const created = new Date(clock.now()).toISOString();
-    await store.db
-      .insertInto('credentials')
-      .values(
-        hashes.map((secret_hash) => ({
-          id: newId('credential'),
-          application_id: app.id,
-          kind: 'user_key',
-          secret_hash,
-          display_prefix: 'trk_many',
-          state: 'active',
-          created_at: created,
-          revoked_at: null,
-        })),
-      )
-      .execute();
+    await f.keyHashes(app.id, hashes, 'trk_many');
     const at = (minutes: number) => new Date(clock.now() + minutes * 60_000).toISOString();
     // the last key already has a later use than this flush says: it stays
     await store.db

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashSecret, newId } from '../../src/kernel/index.js';
+import { hashSecret } from '../../src/kernel/index.js';
 import { type Store, migrateToLatest, openStore } from '../../src/store/index.js';
 import type { PatternBatch } from '../../src/usage/call-patterns.js';
 import { type UsageWriter, usageWriterFor } from '../../src/usage/usage-writer.js';
@@ -139,21 +139,7 @@ describe.each(dialects)('two usage flushes at once (%s)', (dialect) => {
     const planId = await f.plan(service.id);
     const app = await f.application(service.id, planId);
     const hashes = Array.from({ length: APPS }, (_, i) => hashSecret(`concurrent-${app.id}-${i}`));
-    await a.db
-      .insertInto('credentials')
-      .values(
-        hashes.map((secret_hash) => ({
-          id: newId('credential'),
-          application_id: app.id,
-          kind: 'user_key',
-          secret_hash,
-          display_prefix: 'trk_conc',
-          state: 'active',
-          created_at: new Date().toISOString(),
-          revoked_at: null,
-        })),
-      )
-      .execute();
+    await f.keyHashes(app.id, hashes, 'trk_conc');
     const at = (round: number, writer: number) =>
       new Date(Date.UTC(2026, 4, 10, 10, round, writer)).toISOString();
     const failures: string[] = [];
