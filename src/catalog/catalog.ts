@@ -5,7 +5,7 @@
 import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
 import { compileRule } from '../gateway/mapping-rules.js';
 import { TrellisError, generateSecret, invalid, isoNow, newId, notFound } from '../kernel/index.js';
-import { type Executor, type PageRequest, flag, isUniqueViolation } from '../store/index.js';
+import { type Executor, type PageRequest, flag, isUniqueViolation, lockRow } from '../store/index.js';
 import {
   findHitsMetric,
   findMappingRuleRow,
@@ -492,6 +492,8 @@ export async function createPlan(
 ): Promise<Plan> {
   return conflictOnDuplicate(`A plan "${input.systemName}" in this service`, () =>
     runChange(deps, actor, async (tx, record) => {
+      // the service's first plan is its default: two first plans made at once must not both see none
+      await lockRow(tx, 'services', serviceId);
       await getService(tx, serviceId);
       const first = !(await tx
         .selectFrom('plans')
