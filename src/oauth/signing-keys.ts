@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { type JWK, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
 import type { Clock } from '../kernel/index.js';
-import type { Executor } from '../store/index.js';
+import { type Executor, lockKey } from '../store/index.js';
 import type { Sealer } from './key-encryption.js';
 import {
   deleteExpiredSigningKeys,
@@ -28,6 +28,9 @@ import {
 
 /** The algorithm of every signing key: ECDSA P-256 (small keys and signatures, fast to verify). */
 export const SIGNING_ALG = 'ES256';
+
+/** The advisory lock of key rotations on PostgreSQL ("trks"; applies take "trla", the outbox "trls"). */
+const ROTATION_LOCK_KEY = 0x74726b73;
 
 /** How long a retired key stays published by default: longer than any access token or ID token lives. */
 export const DEFAULT_RETIRED_KEY_SECONDS = 24 * 60 * 60;
@@ -90,6 +93,8 @@ export async function rotateSigningKeys(
   ).toISOString();
   const fresh = await newKeyRow(sealer, 'next', nowIso);
   return runChange(deps, actor, async (tx, record) => {
+    // one rotation at a time: two at once each made a next key of their own, and every one stayed published
+    await lockKey(tx, ROTATION_LOCK_KEY);
     await deleteExpiredSigningKeys(tx, nowIso);
     let rows = await listSigningKeys(tx);
     if (!rows.some((r) => r.state === 'next')) {

@@ -12,7 +12,7 @@ export {
   type StoreLogger,
   type StoreOptions,
 } from './dialect.js';
-export { lockRow } from './row-lock.js';
+export { lockKey, lockRow } from './row-lock.js';
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;

@@ -14,3 +14,13 @@ export async function lockRow<DB>(tx: Transaction<DB>, table: keyof DB & string,
   if (!isPostgres(tx)) return;
   await sql`select 1 from ${sql.table(table)} where id = ${id} for update`.execute(tx);
 }
+
+/**
+ * Serialises the transactions that take the same `key` when they share no row to lock (the set of OAuth signing
+ * keys, say): on PostgreSQL a transaction-scoped advisory lock, released at commit or rollback; on SQLite a no-op,
+ * for the reason of {@link lockRow}.
+ */
+export async function lockKey<DB>(tx: Transaction<DB>, key: number): Promise<void> {
+  if (!isPostgres(tx)) return;
+  await sql`select pg_advisory_xact_lock(${key})`.execute(tx);
+}
