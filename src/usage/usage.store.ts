@@ -203,6 +203,9 @@ const callPatterns = upsert<UsageCallPatternTable>(
   (p, r) => p.push(r.bucket, r.service_id, r.application_id, r.kind, r.route, r.prior_route, r.lag, r.calls),
 );
 
+/** The advisory lock of the keys' "last used" writes on PostgreSQL ("trlu"; the outbox's is "trls"). */
+const LAST_USED_LOCK_KEY = 0x74726c75;
+
 /** Each key's "last used" (VALUES columns are column1, column2 in both dialects). */
 const lastUsed: Upsert<never> = {
   head: 'update credentials set last_used_at = v.column2 from (values ',
@@ -222,10 +225,12 @@ const lastUsed: Upsert<never> = {
 export async function markCredentialsUsed(db: Executor, used: ReadonlyMap<string, string>): Promise<void> {
   if (used.size === 0) return;
   const postgres = isPostgres(db);
-  // in the order of the keys' hashes on PostgreSQL, for the reason of runUpsert's order
   const entries = [...used];
-  if (postgres) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const write = async (tx: Executor) => {
+    // On PostgreSQL one such write at a time, until its transaction ends: the rows an UPDATE … FROM locks follow
+    // the join's plan, not the VALUES order, so two gateways writing the same keys could each hold one the other
+    // waited for (40P01 in test/usage/usage-concurrent.test.ts, even with the VALUES sorted)
+    if (postgres) await sql`select pg_advisory_xact_lock(${LAST_USED_LOCK_KEY})`.execute(tx);
     for (const [from, to] of chunks(entries.length, postgres)) {
       const params: unknown[] = [];
       for (let r = from; r < to; r++) params.push(entries[r]![0], entries[r]![1]);
