@@ -5,15 +5,20 @@
  * signs in, and a success clears the pair. Two looser counters slow what the pair cannot see: one per address across
  * e-mails (credential stuffing from one place) and one per e-mail across addresses (guessing spread over many
  * places), with short delays, so an attacker's failures never keep the owner of an e-mail out for long.
- * Attempts are rows of `login_attempts`, so the counts hold across control processes; rows older than the longest
- * memory are deleted as failures come in, which bounds the table by what the delays let through.
+ * Attempts are rows of `login_attempts`, written when an attempt is let through and taken back if it succeeds, so
+ * the counts hold across control processes, attempts being checked included (a process killed mid-check leaves its
+ * attempt counted as a failure); rows older than the longest memory are deleted as failures come in, which bounds
+ * the table by what the delays let through.
  */
+import { createHash } from 'node:crypto';
 import { type Clock, isoNow } from '../kernel/index.js';
-import type { Executor } from '../store/index.js';
+import { type Db, lockKey } from '../store/index.js';
 import {
+  dateLoginAttempts,
   deleteLoginAttempts,
+  deleteLoginAttemptsById,
   deleteOldLoginAttempts,
-  insertLoginAttempt,
+  insertLoginAttempts,
   summarizeLoginAttempts,
 } from './portal.store.js';
 
@@ -48,8 +53,8 @@ export interface LoginAttempt {
   allowed: true;
   failed(): Promise<void>;
   succeeded(): Promise<void>;
-  /** Neither: the check could not be made (an error); only frees the pair for the next attempt. */
-  abandon(): void;
+  /** Neither: the check could not be made (an error); the attempt counts nothing. */
+  abandon(): Promise<void>;
 }
 
 export type LoginClaim = LoginAttempt | { allowed: false; retryAfterSeconds: number };
@@ -57,8 +62,8 @@ export type LoginClaim = LoginAttempt | { allowed: false; retryAfterSeconds: num
 export interface LoginThrottle {
   /**
    * Asks to try a password for `email` from `address`: an attempt to settle with its outcome, or the seconds to
-   * wait. Attempts being checked count as failures until settled, and past a counter's free failures one attempt
-   * is checked at a time (in this process), so a burst of concurrent requests is not a burst of guesses.
+   * wait. Attempts being checked count as failures until settled, in every process sharing the database, so past a
+   * counter's free failures a burst of concurrent requests is one guess, not many.
    */
   claim(email: string, address: string): Promise<LoginClaim>;
 }
@@ -70,8 +75,13 @@ function waitOf(rule: DelayRule, count: number, last: number, now: number): numb
   return Math.max(0, last + delay - now);
 }
 
+/** The advisory lock of a counter key on PostgreSQL: 48 bits of its SHA-256. */
+function lockOf(key: string): number {
+  return Number.parseInt(createHash('sha256').update(key).digest('hex').slice(0, 12), 16);
+}
+
 export function createLoginThrottle(
-  deps: { db: Executor; clock: Clock },
+  deps: { db: Db; clock: Clock },
   scope: 'developer' | 'admin',
   options: ThrottleOptions = defaultThrottle,
 ): LoginThrottle {
@@ -82,67 +92,54 @@ export function createLoginThrottle(
     const a = address.slice(0, 45);
     return [`${scope}:pair:${a}:${e}`, `${scope}:ip:${a}`, `${scope}:email:${e}`] as const;
   };
-  /** Attempts being checked now, per counter key: they count as failures until settled. */
-  const inFlight = new Map<string, number>();
   let lastForgot = Number.NEGATIVE_INFINITY;
-  const settle = (keys: readonly string[]) => {
-    for (const key of keys) {
-      const n = (inFlight.get(key) ?? 1) - 1;
-      if (n <= 0) inFlight.delete(key);
-      else inFlight.set(key, n);
-    }
-  };
 
   return {
     async claim(email, address) {
       const keys = keysOf(email, address);
-      const now = deps.clock.now();
-      const counts = await summarizeLoginAttempts(
-        deps.db,
-        keys.map((key, i) => ({ key, since: new Date(now - rules[i]!.memoryMs).toISOString() })),
-      );
-      let waitMs = 0;
-      keys.forEach((key, i) => {
-        const rule = rules[i]!;
-        const c = counts.get(key);
-        const checking = inFlight.get(key) ?? 0;
-        if ((c?.count ?? 0) + checking < rule.free) return;
-        // past the free failures, one attempt at a time: a burst sent as a delay ends is one guess, not many
-        const wait = c ? waitOf(rule, c.count, Date.parse(c.last), now) : 0;
-        waitMs = Math.max(waitMs, wait, checking > 0 ? 1000 : 0);
+      // An attempt is written as a failure when it is claimed, in the transaction that counted the ones before it,
+      // and undone if it succeeds or is abandoned: attempts being checked count in every process, and claims of one
+      // e-mail or address are decided one after another (PostgreSQL: advisory locks, the e-mail's then the
+      // address's, always in that order; SQLite: one writer at a time).
+      const claimed = await deps.db.transaction().execute(async (tx) => {
+        await lockKey(tx, lockOf(keys[2]));
+        await lockKey(tx, lockOf(keys[1]));
+        const now = deps.clock.now();
+        const counts = await summarizeLoginAttempts(
+          tx,
+          keys.map((key, i) => ({ key, since: new Date(now - rules[i]!.memoryMs).toISOString() })),
+        );
+        let waitMs = 0;
+        keys.forEach((key, i) => {
+          const c = counts.get(key);
+          if (c !== undefined) waitMs = Math.max(waitMs, waitOf(rules[i]!, c.count, Date.parse(c.last), now));
+        });
+        if (waitMs > 0) return { allowed: false as const, retryAfterSeconds: Math.ceil(waitMs / 1000) };
+        return {
+          allowed: true as const,
+          ids: await insertLoginAttempts(tx, keys, new Date(now).toISOString()),
+        };
       });
-      if (waitMs > 0) return { allowed: false, retryAfterSeconds: Math.ceil(waitMs / 1000) };
-      for (const key of keys) inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
-      const pair = keys[0];
-      let settled = false;
-      const done = () => {
-        if (!settled) settle(keys);
-        settled = true;
-      };
+      if (!claimed.allowed) return claimed;
+      const ids = claimed.ids;
       return {
         allowed: true,
         async failed() {
-          try {
-            const at = isoNow(deps.clock);
-            for (const key of keys) await insertLoginAttempt(deps.db, key, at);
-            // forgetting is a scan of the table: at most once a minute per process
-            if (deps.clock.now() - lastForgot >= 60_000) {
-              lastForgot = deps.clock.now();
-              await deleteOldLoginAttempts(deps.db, new Date(lastForgot - memoryMs).toISOString());
-            }
-          } finally {
-            done();
+          await dateLoginAttempts(deps.db, ids, isoNow(deps.clock));
+          // forgetting is a scan of the table: at most once a minute per process
+          if (deps.clock.now() - lastForgot >= 60_000) {
+            lastForgot = deps.clock.now();
+            await deleteOldLoginAttempts(deps.db, new Date(lastForgot - memoryMs).toISOString());
           }
         },
         async succeeded() {
-          // only the pair: an address's or an e-mail's count is not the signed-in user's to clear
-          try {
-            await deleteLoginAttempts(deps.db, pair);
-          } finally {
-            done();
-          }
+          // the pair is cleared; of the address's and the e-mail's counts only this attempt is taken back
+          await deleteLoginAttempts(deps.db, keys[0]);
+          await deleteLoginAttemptsById(deps.db, ids);
         },
-        abandon: done,
+        async abandon() {
+          await deleteLoginAttemptsById(deps.db, ids);
+        },
       };
     },
   };

@@ -70,7 +70,8 @@ export function passwordLoginRoutes(
     try {
       outcome = await options.verify(email, form.raw('password', 200));
     } catch (err) {
-      attempt.abandon();
+      // the error is what the caller hears; an attempt that cannot be taken back stays counted as a failure
+      await attempt.abandon().catch(() => undefined);
       throw err;
     }
     if ('error' in outcome) {

@@ -79,11 +79,24 @@ export async function usePasswordReset(db: Executor, tokenHash: string, at: stri
 
 // login attempts
 
-export async function insertLoginAttempt(db: Executor, key: string, at: string): Promise<void> {
-  await webDb(db)
-    .insertInto('login_attempts')
-    .values({ id: `la_${randomBytes(12).toString('hex')}`, key, at })
-    .execute();
+/** Inserts one attempt per key, all at `at`; returns their ids, in the order of the keys. */
+export async function insertLoginAttempts(
+  db: Executor,
+  keys: readonly string[],
+  at: string,
+): Promise<string[]> {
+  const rows = keys.map((key) => ({ id: `la_${randomBytes(12).toString('hex')}`, key, at }));
+  await webDb(db).insertInto('login_attempts').values(rows).execute();
+  return rows.map((r) => r.id);
+}
+
+/** Moves attempts to `at` (a failure is dated when it was found, not when it was claimed). */
+export async function dateLoginAttempts(db: Executor, ids: readonly string[], at: string): Promise<void> {
+  await webDb(db).updateTable('login_attempts').set({ at }).where('id', 'in', ids).execute();
+}
+
+export async function deleteLoginAttemptsById(db: Executor, ids: readonly string[]): Promise<void> {
+  await webDb(db).deleteFrom('login_attempts').where('id', 'in', ids).execute();
 }
 
 /** Per key: the attempts since its own start time, and when the latest was (ISO); keys without any are absent. */

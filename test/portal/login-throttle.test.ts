@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/kernel/index.js';
+import { type Store, openStore } from '../../src/store/index.js';
 import { type LoginClaim, createLoginThrottle, defaultThrottle } from '../../src/portal/index.js';
 import { type TestStore, dialects, freshStore } from '../support/stores.js';
 import { type PortalHarness, signUp, startPortal } from './portal-harness.js';
@@ -46,7 +47,7 @@ describe('the throttle itself', () => {
       Array.from({ length: 8 }, () => throttle.claim('burst@x.test', '192.0.2.1')),
     );
     expect(claims.filter((c) => c.allowed)).toHaveLength(5);
-    for (const c of claims) if (c.allowed) c.abandon();
+    for (const c of claims) if (c.allowed) await c.abandon();
     // abandoned attempts count nothing
     for (let i = 0; i < 5; i++) await fail(await throttle.claim('burst@x.test', '192.0.2.1'));
     expect(await throttle.claim('burst@x.test', '192.0.2.1')).toEqual({
@@ -78,6 +79,51 @@ describe('the throttle itself', () => {
     clock.advance(86_400_001);
     await fail(await throttle.claim('a@x.test', '192.0.2.3'));
     await fail(await throttle.claim('a@x.test', '192.0.2.3'));
+  });
+});
+
+describe.each(dialects)('the throttle across processes (%s)', (dialect) => {
+  let store: TestStore;
+  let other: Store;
+  beforeAll(async () => {
+    store = await freshStore(dialect);
+    // PostgreSQL: a second pool of connections, as another control process has; SQLite: the same file through one
+    // connection (a process holds one), so only the throttles' own state is apart, as between two processes
+    other = dialect === 'postgres' ? openStore(store.url, { poolSize: 5 }) : store;
+  });
+  afterAll(async () => {
+    if (other !== store) await other.destroy();
+    await store.cleanup();
+  });
+
+  it('lets the free attempts through once in all, however the burst is spread over the processes', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const throttles = [store, other].map((s) => createLoginThrottle({ db: s.db, clock }, 'developer'));
+    const claims = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => throttles[i % 2]!.claim('spread@x.test', '192.0.2.9')),
+    );
+    // before: each process let its own five through, ten guesses checked at once
+    expect(claims.filter((c) => c.allowed)).toHaveLength(5);
+    for (const c of claims) if (c.allowed) await c.failed();
+    clock.advance(1000);
+    const next = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => throttles[i % 2]!.claim('spread@x.test', '192.0.2.9')),
+    );
+    expect(next.filter((c) => c.allowed)).toHaveLength(1);
+  });
+
+  it('takes a successful or abandoned attempt back from every count, and keeps a failed one', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 2));
+    const [a, b] = [store, other].map((s) => createLoginThrottle({ db: s.db, clock }, 'admin'));
+    const held = await a!.claim('back@x.test', '192.0.2.10');
+    expect(held.allowed).toBe(true);
+    // the attempt being checked counts in the other process too: four more are free, not five
+    const others = await Promise.all(Array.from({ length: 5 }, () => b!.claim('back@x.test', '192.0.2.10')));
+    expect(others.filter((c) => c.allowed)).toHaveLength(4);
+    if (held.allowed) await held.succeeded();
+    for (const c of others) if (c.allowed) await c.abandon();
+    const after = await Promise.all(Array.from({ length: 6 }, () => a!.claim('back@x.test', '192.0.2.10')));
+    expect(after.filter((c) => c.allowed)).toHaveLength(5);
   });
 });
 
