@@ -20,17 +20,17 @@
  */
 import type { UsageCallTable, UsageMetricCountTable } from './usage-tables.js';
 
-/** A key's latest call (its stored hash, epoch ms). */
+/** A key's latest call (its stored hash, epoch ms): the recorder moves `at` on as the key's calls come. */
 export interface KeyUse {
   readonly hash: string;
-  readonly at: number;
+  at: number;
 }
 
 /** The body of a journal row holding these sums. */
 export function encodeJournal(
   metricRows: readonly UsageMetricCountTable[],
   callRows: readonly UsageCallTable[],
-  used: Iterable<KeyUse>,
+  used: Iterable<Readonly<KeyUse>>,
 ): string {
   const m = metricRows.map((r) => [
     r.bucket,

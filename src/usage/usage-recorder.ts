@@ -14,7 +14,7 @@ import {
   type CertificationMark,
   certificationCallRow,
 } from './certification-calls.js';
-import { encodeJournal } from './usage-journal.js';
+import { type KeyUse, encodeJournal } from './usage-journal.js';
 import type { UsageCallTable, UsageMetricCountTable } from './usage-tables.js';
 import { type UsageWriter, databaseWriter } from './usage-writer.js';
 
@@ -112,16 +112,10 @@ interface RecentRows {
   metrics: UsageMetricCountTable[];
   call: UsageCallTable | null;
   /** the key its last call presented, as the batch's `lastUsed` holds it */
-  used: LastUse | null;
+  used: KeyUse | null;
   /** insights: its histogram rows of this bucket in the call patterns' sums, while their `takes` is `routesTaken` */
   routes: RouteRows | null;
   routesTaken: number;
-}
-
-/** A key's latest call in a batch (the stored hash, epoch ms). */
-interface LastUse {
-  readonly hash: string;
-  at: number;
 }
 
 interface Batch {
@@ -138,7 +132,7 @@ interface Batch {
   /** application → the rows its last call added to */
   recent: Map<string, RecentRows>;
   /** stored key hash → its latest call: each key's "last used", written with the usage */
-  lastUsed: Map<string, LastUse>;
+  lastUsed: Map<string, KeyUse>;
   records: number;
   oldestAt: number | null;
 }
@@ -422,7 +416,7 @@ export class UsageRecorder implements UsageSink {
     const patterns = this.patterns?.take();
     if (patterns === undefined) return;
     try {
-      await this.writer.addUsage([], [], patterns);
+      await this.writer.addPatterns(patterns);
       this.insightsWrittenAt = now;
     } catch (err) {
       this.patterns?.restore(patterns);
@@ -561,7 +555,7 @@ export class UsageRecorder implements UsageSink {
 }
 
 /** Adds `from`'s keys' last uses to `into`, the later of two uses of a key winning. */
-function mergeLastUsed(into: Map<string, LastUse>, from: ReadonlyMap<string, LastUse>): void {
+function mergeLastUsed(into: Map<string, KeyUse>, from: ReadonlyMap<string, KeyUse>): void {
   for (const u of from.values()) {
     const held = into.get(u.hash);
     if (held === undefined) into.set(u.hash, { hash: u.hash, at: u.at });

@@ -19,10 +19,8 @@ function run(request: WriterRequest): Promise<unknown> {
       return writer.appendJournal(request.body, request.writtenAt);
     case 'compactJournal':
       return writer.compactJournal(request.maxEntries);
-    case 'addUsage':
-      return writer.addUsage(request.metricRows, request.callRows, request.patterns);
-    case 'markCredentialsUsed':
-      return writer.markCredentialsUsed(request.used);
+    case 'addPatterns':
+      return writer.addPatterns(request.patterns);
     case 'addCertificationCalls':
       return writer.addCertificationCalls(request.rows);
   }

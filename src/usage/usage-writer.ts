@@ -13,25 +13,18 @@ import type { PatternBatch } from './call-patterns.js';
 import { type CertificationCallRow, addCertificationCalls } from './certification-calls.js';
 import {
   type JournalCompaction,
-  addUsage,
+  addPatterns,
   appendUsageJournal,
   compactUsageJournal,
-  markCredentialsUsed,
 } from './usage.store.js';
-import type { UsageCallTable, UsageMetricCountTable } from './usage-tables.js';
 
 export interface UsageWriter {
   /** Appends a flush's sums to the usage journal (usage-journal.ts). */
   appendJournal(body: string, writtenAt: string): Promise<void>;
   /** Moves up to `maxEntries` journal rows into the usage tables. */
   compactJournal(maxEntries: number): Promise<JournalCompaction>;
-  addUsage(
-    metricRows: readonly UsageMetricCountTable[],
-    callRows: readonly UsageCallTable[],
-    patterns?: PatternBatch,
-  ): Promise<void>;
-  /** Stored key hash → ISO time of its latest call. */
-  markCredentialsUsed(used: ReadonlyMap<string, string>): Promise<void>;
+  /** Adds the insights sums to their tables (directly: they do not go through the journal). */
+  addPatterns(patterns: PatternBatch): Promise<void>;
   addCertificationCalls(rows: readonly CertificationCallRow[]): Promise<void>;
   /** Settles once the writer can write (or has failed to start: its writes then fail, and are retried). */
   ready(): Promise<void>;
@@ -43,8 +36,7 @@ export function databaseWriter(db: Executor): UsageWriter {
   return {
     appendJournal: (body, writtenAt) => appendUsageJournal(db, body, writtenAt),
     compactJournal: (maxEntries) => compactUsageJournal(db, maxEntries),
-    addUsage: (metricRows, callRows, patterns) => addUsage(db, metricRows, callRows, patterns),
-    markCredentialsUsed: (used) => markCredentialsUsed(db, used),
+    addPatterns: (patterns) => addPatterns(db, patterns),
     addCertificationCalls: (rows) => addCertificationCalls(db, rows),
     ready: async () => {},
     close: async () => {},
@@ -55,14 +47,7 @@ export function databaseWriter(db: Executor): UsageWriter {
 export type WriterRequest =
   | { id: number; op: 'appendJournal'; body: string; writtenAt: string }
   | { id: number; op: 'compactJournal'; maxEntries: number }
-  | {
-      id: number;
-      op: 'addUsage';
-      metricRows: readonly UsageMetricCountTable[];
-      callRows: readonly UsageCallTable[];
-      patterns?: PatternBatch;
-    }
-  | { id: number; op: 'markCredentialsUsed'; used: ReadonlyMap<string, string> }
+  | { id: number; op: 'addPatterns'; patterns: PatternBatch }
   | { id: number; op: 'addCertificationCalls'; rows: readonly CertificationCallRow[] };
 /** `id` 0 says the thread has loaded and opened its connection. */
 export interface WriterAnswer {
@@ -143,9 +128,7 @@ export function threadWriter(databaseUrl: string): UsageWriter {
   return {
     appendJournal: (body, writtenAt) => send({ op: 'appendJournal', body, writtenAt }),
     compactJournal: (maxEntries) => send<JournalCompaction>({ op: 'compactJournal', maxEntries }),
-    addUsage: (metricRows, callRows, patterns) =>
-      send({ op: 'addUsage', metricRows, callRows, ...(patterns && { patterns }) }),
-    markCredentialsUsed: (used) => send({ op: 'markCredentialsUsed', used }),
+    addPatterns: (patterns) => send({ op: 'addPatterns', patterns }),
     addCertificationCalls: (rows) =>
       rows.length === 0 ? Promise.resolve() : send({ op: 'addCertificationCalls', rows }),
     ready: () => ready,

@@ -249,16 +249,25 @@ export async function addUsage(
   db: Executor,
   metricRows: readonly UsageMetricCountTable[],
   callRows: readonly UsageCallTable[],
-  patterns?: PatternBatch,
 ): Promise<void> {
   const postgres = isPostgres(db);
   const write = async (tx: Executor) => {
-    if (patterns) {
-      await runUpsert(tx, routeCalls, patterns.routeRows, postgres);
-      await runUpsert(tx, callPatterns, patterns.patternRows, postgres);
-    }
     await runUpsert(tx, metricCounts, metricRows, postgres);
     await runUpsert(tx, calls, callRows, postgres);
+  };
+  if (db.isTransaction) await write(db);
+  else await db.transaction().execute(write);
+}
+
+/**
+ * Adds the insights sums (calls per route and latency bucket, call patterns) in one transaction, as
+ * {@link addUsage} adds the usage. They are written directly, not through the usage journal (docs/gateway.md).
+ */
+export async function addPatterns(db: Executor, patterns: PatternBatch): Promise<void> {
+  const postgres = isPostgres(db);
+  const write = async (tx: Executor) => {
+    await runUpsert(tx, routeCalls, patterns.routeRows, postgres);
+    await runUpsert(tx, callPatterns, patterns.patternRows, postgres);
   };
   if (db.isTransaction) await write(db);
   else await db.transaction().execute(write);

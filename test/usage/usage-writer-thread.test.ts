@@ -7,6 +7,7 @@ import { usageRecord } from '../support/usage-records.js';
 import { ManualClock } from '../../src/kernel/index.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/index.js';
 import { queryTraffic, queryUsage, threadWriter, UsageRecorder } from '../../src/usage/index.js';
+import { encodeJournal } from '../../src/usage/usage-journal.js';
 
 const at = (m: number, s = 0) => Date.UTC(2026, 4, 10, 10, m, s);
 
@@ -99,9 +100,11 @@ describe('usage flushes on a writer thread (SQLite file)', () => {
       metric_id: 'hits',
       value: 4,
     };
-    await writer.addUsage([row], []);
+    const flushedAt = new Date(at(30)).toISOString();
+    await writer.appendJournal(encodeJournal([row], [], []), flushedAt);
     await writer.close();
-    await writer.addUsage([row], []);
+    await writer.appendJournal(encodeJournal([row], [], []), flushedAt);
+    expect(await writer.compactJournal(16)).toEqual({ entries: 2, dropped: 0 });
     await writer.close();
     expect(await hitsPerMinute(store.db, 1)).toEqual([8]);
     await store.destroy();
@@ -123,9 +126,14 @@ describe('usage flushes on a writer thread (SQLite file)', () => {
       metric_id: 'hits',
       value: 1,
     }));
-    // 25 flushes of 400 rows on the thread while the store's connection commits 250 small transactions
+    // 25 flushes of 400 rows on the thread, each compacted at once, while the store's connection commits 250 small
+    // transactions
+    const body = encodeJournal(rows, [], []);
     const flushes = (async () => {
-      for (let i = 0; i < 25; i++) await writer.addUsage(rows, []);
+      for (let i = 0; i < 25; i++) {
+        await writer.appendJournal(body, new Date(at(30)).toISOString());
+        await writer.compactJournal(1);
+      }
     })();
     const control = (async () => {
       for (let i = 0; i < 250; i++) {
