@@ -13,7 +13,7 @@ import {
   notFound,
   verifyPassword,
 } from '../kernel/index.js';
-import { type Executor, type PageRequest, type Tx, isUniqueViolation } from '../store/index.js';
+import { type Executor, type PageRequest, type Tx, isUniqueViolation, lockRow } from '../store/index.js';
 import {
   findAccountRow,
   findInvitationByTokenHash,
@@ -96,6 +96,8 @@ export async function updateAccount(
   input: AccountUpdate,
 ): Promise<Account> {
   return runChange(deps, actor, async (tx, record) => {
+    // PATCHes at once (two control processes) merge their custom fields one after the other: none is lost
+    await lockRow(tx, 'accounts', id);
     const before = await getAccount(tx, id);
     const customFields =
       input.customFields === undefined
@@ -237,6 +239,8 @@ export async function updateUser(
   input: UserUpdate,
 ): Promise<User> {
   return runChange(deps, actor, async (tx, record) => {
+    // PATCHes at once (two control processes) merge their custom fields one after the other: none is lost
+    await lockRow(tx, 'users', id);
     const before = await getUser(tx, id);
     if (input.role === 'member' && before.role === 'admin') await ensureAnotherAdmin(tx, before);
     const customFields =

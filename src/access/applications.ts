@@ -268,6 +268,9 @@ export async function updateApplication(
   input: ApplicationUpdate,
 ): Promise<Application> {
   return runChange(deps, actor, async (tx, record) => {
+    // the custom fields are merged with those stored: PATCHes at once (two control processes) merge one after
+    // the other, so none loses the fields another set
+    await lockRow(tx, 'applications', id);
     const before = await getApplication(tx, id);
     const allowedIps = input.allowedIps === undefined ? undefined : checkAllowedIps(input.allowedIps);
     const customFields =
@@ -341,6 +344,9 @@ export async function changeApplicationPlan(
   planId: string,
 ): Promise<Application> {
   return runChange(deps, actor, async (tx, record) => {
+    // changes at once (two control processes) move one after the other, each from the plan the one before left,
+    // so the events' fromPlanId → toPlanId make one chain
+    await lockRow(tx, 'applications', id);
     const before = await getApplication(tx, id);
     const plan = await resolvePlan(tx, before.serviceId, planId, 'planId');
     await tx

@@ -59,15 +59,21 @@ export async function findShowcaseRow(db: Executor, applicationId: string): Prom
   return showcaseQuery(db).where('s.application_id', '=', applicationId).executeTakeFirst();
 }
 
-/** Writes the row of an application (insert, or update the one there). */
-export async function writeShowcaseRow(db: Executor, row: ShowcaseEntryTable): Promise<void> {
-  const { application_id, ...rest } = row;
-  const r = await brandDb(db)
-    .updateTable('showcase_entries')
-    .set(rest)
-    .where('application_id', '=', application_id)
-    .executeTakeFirst();
-  if (Number(r.numUpdatedRows) === 0) await brandDb(db).insertInto('showcase_entries').values(row).execute();
+/**
+ * Writes the row of an application in one statement: inserts `row`, or, when the application has one, sets the
+ * columns of `update` on it. Writers at once (two control processes, a provider and a partner) all succeed, the
+ * last to commit last; an update-then-insert let all but the first inserter fail on the primary key (409).
+ */
+export async function upsertShowcaseRow(
+  db: Executor,
+  row: ShowcaseEntryTable,
+  update: Updateable<ShowcaseEntryTable>,
+): Promise<void> {
+  await brandDb(db)
+    .insertInto('showcase_entries')
+    .values(row)
+    .onConflict((oc) => oc.column('application_id').doUpdateSet(update))
+    .execute();
 }
 
 export async function deleteShowcaseRow(db: Executor, applicationId: string): Promise<boolean> {

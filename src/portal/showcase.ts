@@ -13,7 +13,7 @@ import {
   deleteShowcaseRow,
   findShowcaseRow,
   listShowcaseRows,
-  writeShowcaseRow,
+  upsertShowcaseRow,
 } from './brand.store.js';
 import type { ShowcaseEntry, ShowcaseWrite } from './brand-schemas.js';
 
@@ -64,7 +64,11 @@ export async function getShowcaseEntry(db: Executor, applicationId: string): Pro
   return entry;
 }
 
-/** The provider writes an application's entry (featured or not); the partner's consent is kept as it is. */
+/**
+ * The provider writes an application's entry (featured or not); the partner's consent is kept as it is, and so is
+ * the position when none is given. Only the provider's columns are written, so a consent given at the same moment
+ * is not undone.
+ */
 export async function writeShowcaseEntry(
   deps: ChangeDeps,
   actor: Actor,
@@ -73,19 +77,20 @@ export async function writeShowcaseEntry(
 ): Promise<ShowcaseEntry> {
   await applicationOr404(deps.db, applicationId);
   return runChange(deps, actor, async (tx, record) => {
-    const before = await findShowcaseRow(tx, applicationId);
-    await writeShowcaseRow(tx, {
-      application_id: applicationId,
-      consent: before?.consent ?? 0,
-      consent_at: before?.consent_at ?? null,
+    const written = {
       featured: input.featured ? 1 : 0,
       name: input.name,
       logo_url: input.logoUrl ?? '',
       description: input.description,
       link_url: input.linkUrl ?? '',
-      position: input.position ?? before?.position ?? 100,
+      ...(input.position !== undefined && { position: input.position }),
       updated_at: isoNow(deps.clock),
-    });
+    };
+    await upsertShowcaseRow(
+      tx,
+      { application_id: applicationId, consent: 0, consent_at: null, position: 100, ...written },
+      written,
+    );
     const entry = toEntry((await findShowcaseRow(tx, applicationId))!);
     await record({
       type: 'showcase_entry.updated',
@@ -127,20 +132,23 @@ export async function setShowcaseConsent(
 ): Promise<ShowcaseEntry> {
   const app = await applicationOr404(deps.db, applicationId);
   return runChange(deps, actor, async (tx, record) => {
-    const before = await findShowcaseRow(tx, applicationId);
     const now = isoNow(deps.clock);
-    await writeShowcaseRow(tx, {
-      application_id: applicationId,
-      consent: consent ? 1 : 0,
-      consent_at: consent ? now : null,
-      featured: before?.featured ?? 0,
-      name: before?.name ?? app.name,
-      logo_url: before?.logo_url ?? '',
-      description: before?.description ?? '',
-      link_url: before?.link_url ?? '',
-      position: before?.position ?? 100,
-      updated_at: now,
-    });
+    // only the partner's columns: the provider's text written at the same moment is kept
+    const given = { consent: consent ? 1 : 0, consent_at: consent ? now : null, updated_at: now };
+    await upsertShowcaseRow(
+      tx,
+      {
+        application_id: applicationId,
+        featured: 0,
+        name: app.name,
+        logo_url: '',
+        description: '',
+        link_url: '',
+        position: 100,
+        ...given,
+      },
+      given,
+    );
     const entry = toEntry((await findShowcaseRow(tx, applicationId))!);
     await record({
       type: consent ? 'showcase_entry.consented' : 'showcase_entry.consent_withdrawn',

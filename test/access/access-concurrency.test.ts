@@ -2,23 +2,32 @@
  * Two control processes on one database, each handling a request for the same entity at the same moment: a
  * check and its write are one decision, so exactly one of the requests wins and the others are refused with
  * a 409 code, whatever the interleaving. The requests overlap on PostgreSQL (a pool of connections); SQLite runs
- * one transaction at a time and must give the same answers.
+ * one transaction at a time and must give the same answers. A read-merge-write (custom fields, the plan an
+ * application moves from) reads under its row's lock, so no write is made from a value another one replaced.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   addApplicationKey,
+  changeApplicationPlan,
   createAccount,
   createApplication,
+  createCustomField,
+  createUser,
+  getAccount,
   getApplication,
+  getUser,
   maxActiveKeys,
   revokeApplicationKey,
   transitionAccount,
   transitionApplication,
+  updateAccount,
+  updateApplication,
+  updateUser,
 } from '../../src/access/index.js';
 import { createPlan, createService } from '../../src/catalog/index.js';
 import { type ChangeDeps, systemActor } from '../../src/events/index.js';
 import { ManualClock } from '../../src/kernel/index.js';
-import { atOnce, times, warmPool } from '../support/races.js';
+import { atOnce, linedUpAtOnce, times, warmPool } from '../support/races.js';
 import { type TestStore, dialects, freshStore } from '../support/stores.js';
 
 describe.each(dialects)('access changes made at once (%s)', (dialect) => {
@@ -27,6 +36,9 @@ describe.each(dialects)('access changes made at once (%s)', (dialect) => {
   let serviceId = '';
   let openPlan = '';
   let approvalPlan = '';
+  /** One custom field per PATCH of the custom-field tests, defined for applications, accounts and users. */
+  const fieldNames = ['region', 'tier', 'team', 'size'];
+  const eachFieldSet = Object.fromEntries(fieldNames.map((name) => [name, `${name}-value`]));
 
   beforeAll(async () => {
     store = await freshStore(dialect);
@@ -49,6 +61,9 @@ describe.each(dialects)('access changes made at once (%s)', (dialect) => {
         approvalRequired: true,
       })
     ).id;
+    for (const target of ['application', 'account', 'user'] as const)
+      for (const name of fieldNames)
+        await createCustomField(deps, systemActor, { target, name, label: name.toUpperCase() });
   });
   afterAll(() => store.cleanup());
   beforeEach(() => warmPool(store));
@@ -121,5 +136,89 @@ describe.each(dialects)('access changes made at once (%s)', (dialect) => {
     );
     expect([ok.length, refused]).toEqual([1, Array(3).fill('invalid_state')]);
     expect(await eventsOf('credential.revoked', credentialId)).toBe(1);
+  });
+
+  it('keeps every custom field of an application when PATCHes setting different ones are made at once', async () => {
+    const app = await newApplication('Fields', openPlan);
+    const { ok, refused } = await linedUpAtOnce(
+      store,
+      'applications',
+      app.id,
+      fieldNames.map(
+        (name) => () =>
+          updateApplication(deps, systemActor, app.id, { customFields: { [name]: `${name}-value` } }),
+      ),
+    );
+    expect([ok.length, refused]).toEqual([fieldNames.length, []]);
+    expect((await getApplication(store.db, app.id)).customFields).toEqual(eachFieldSet);
+  });
+
+  it('keeps every custom field of an account when PATCHes setting different ones are made at once', async () => {
+    const account = await createAccount(deps, systemActor, { name: 'Fields Co' });
+    const { ok, refused } = await linedUpAtOnce(
+      store,
+      'accounts',
+      account.id,
+      fieldNames.map(
+        (name) => () =>
+          updateAccount(deps, systemActor, account.id, { customFields: { [name]: `${name}-value` } }),
+      ),
+    );
+    expect([ok.length, refused]).toEqual([fieldNames.length, []]);
+    expect((await getAccount(store.db, account.id)).customFields).toEqual(eachFieldSet);
+  });
+
+  it('keeps every custom field of a user when PATCHes setting different ones are made at once', async () => {
+    const account = await createAccount(deps, systemActor, { name: 'People Co' });
+    const user = await createUser(deps, systemActor, account.id, {
+      email: 'fields@people.test',
+      name: 'Ada',
+    });
+    const { ok, refused } = await linedUpAtOnce(
+      store,
+      'users',
+      user.id,
+      fieldNames.map(
+        (name) => () => updateUser(deps, systemActor, user.id, { customFields: { [name]: `${name}-value` } }),
+      ),
+    );
+    expect([ok.length, refused]).toEqual([fieldNames.length, []]);
+    expect((await getUser(store.db, user.id)).customFields).toEqual(eachFieldSet);
+  });
+
+  it('chains the plan changes of an application made at once: each moves from the plan the one before left', async () => {
+    const app = await newApplication('Mover', openPlan);
+    const targets: string[] = [];
+    for (const name of ['Silver', 'Gold', 'Platinum'])
+      targets.push(
+        (
+          await createPlan(deps, systemActor, serviceId, {
+            name,
+            systemName: name.toLowerCase(),
+            state: 'published',
+          })
+        ).id,
+      );
+    const { ok, refused } = await linedUpAtOnce(
+      store,
+      'applications',
+      app.id,
+      targets.map((planId) => () => changeApplicationPlan(deps, systemActor, app.id, planId)),
+    );
+    expect([ok.length, refused]).toEqual([targets.length, []]);
+    // the events in the order their changes committed (the outbox's seq)
+    const moves = (
+      await store.db
+        .selectFrom('events')
+        .select('payload')
+        .where('type', '=', 'application.plan_changed')
+        .where('entity_id', '=', app.id)
+        .orderBy('seq')
+        .execute()
+    ).map((e) => JSON.parse(e.payload) as { fromPlanId: string; toPlanId: string });
+    expect(moves.map((m) => m.toPlanId).sort()).toEqual([...targets].sort());
+    const chain = [openPlan, ...moves.map((m) => m.toPlanId)];
+    expect(moves.map((m) => m.fromPlanId)).toEqual(chain.slice(0, -1));
+    expect((await getApplication(store.db, app.id)).planId).toBe(chain.at(-1));
   });
 });

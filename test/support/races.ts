@@ -61,6 +61,9 @@ export async function holdRow(store: Store, table: string, id: string): Promise<
   return {
     async waitForWaiters(n) {
       for (let attempt = 0; attempt < 500; attempt++) {
+        // PostgreSQL keeps the backends' status a transaction first read until that transaction ends: without
+        // clearing it, every poll would count the waiters of the first one (and never see those that came later)
+        await client.query('select pg_stat_clear_snapshot()');
         const { rows } = await client.query<{ n: number }>(
           `select count(*)::int as n from pg_stat_activity
             where datname = current_database() and wait_event_type = 'Lock'`,
@@ -78,4 +81,27 @@ export async function holdRow(store: Store, table: string, id: string): Promise<
       }
     },
   };
+}
+
+/**
+ * {@link atOnce}, with every operation's transaction overlapping the others on PostgreSQL: the row is held from
+ * outside until all `operations` wait for a lock, then let go, so each has made the reads it makes before its
+ * first write (or its row lock) while none had committed. SQLite runs them as {@link atOnce} does.
+ * @example await linedUpAtOnce(store, 'applications', app.id, [() => patchA(), () => patchB()])
+ */
+export async function linedUpAtOnce<T>(
+  store: Store,
+  table: string,
+  id: string,
+  operations: (() => Promise<T>)[],
+): Promise<AtOnce<T>> {
+  if (store.dialect !== 'postgres') return atOnce(operations);
+  const held = await holdRow(store, table, id);
+  const outcome = atOnce(operations);
+  try {
+    await held.waitForWaiters(operations.length);
+  } finally {
+    await held.release();
+  }
+  return outcome;
 }
