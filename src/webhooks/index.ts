@@ -29,6 +29,7 @@ export {
   type WebhookSender,
   type WebhookWorker,
   type WebhookWorkerDeps,
+  type WebhookWorkerLogger,
   type WebhookWorkerOptions,
 } from './worker.js';
 export { webhookAdminRoutes } from './admin-routes.js';

@@ -240,9 +240,17 @@ export async function messageExists(db: Executor, id: string): Promise<boolean> 
   return row !== undefined;
 }
 
+/**
+ * Logs attempts; one already logged (same id) is left as it is: a settlement written again after its commit's
+ * answer was lost (the connection died during COMMIT) logs each attempt once.
+ */
 export async function insertAttemptRows(db: Executor, rows: readonly WebhookAttemptTable[]): Promise<void> {
   if (rows.length === 0) return;
-  await hooksDb(db).insertInto('webhook_attempts').values(rows).execute();
+  await hooksDb(db)
+    .insertInto('webhook_attempts')
+    .values(rows)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
 }
 
 // ---- the delivery log --------------------------------------------------------------------------------------

@@ -17,6 +17,43 @@ export interface WorkerHealth {
   close(): Promise<void>;
 }
 
+/** How long the first use waits for the Redis connection before taking Redis as away. */
+const connectWaitMs = 2000;
+
+/**
+ * Resolves once the client is ready, or has failed to connect (refused, unreachable), or after `connectWaitMs`,
+ * whichever comes first.
+ */
+function connecting(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, connectWaitMs);
+    timer.unref();
+    function done() {
+      clearTimeout(timer);
+      redis.off('ready', done).off('error', done).off('end', done);
+      resolve();
+    }
+    redis.once('ready', done).once('error', done).once('end', done);
+  });
+}
+
+/**
+ * The throttle, each call waiting first for `connected`. The client queues nothing while disconnected
+ * (`enableOfflineQueue: false`, so that a Redis away fails a call at once rather than holding a round), so a call
+ * made before the connection is up fails as if Redis were away: the worker's first round, made at start, logged
+ * "Redis unavailable" on every start.
+ */
+function afterConnecting(throttle: EndpointThrottle, connected: Promise<void>): EndpointThrottle {
+  return {
+    blocked: async (...args) => connected.then(() => throttle.blocked(...args)),
+    acquire: async (...args) => connected.then(() => throttle.acquire(...args)),
+    report: async (...args) => connected.then(() => throttle.report(...args)),
+    state: async (...args) => connected.then(() => throttle.state(...args)),
+    close: () => throttle.close(),
+  };
+}
+
 export function composeWorkerHealth(
   config: Pick<Config, 'redisUrl' | 'smtpUrl' | 'publicUrl' | 'webhookDisableAfterDays'>,
   db: Executor,
@@ -29,7 +66,7 @@ export function composeWorkerHealth(
   redis?.on('error', () => {});
   let warnedAt = 0;
   const throttle = redis
-    ? sharedThrottle(redisThrottle(redis), memoryThrottle(), (err) => {
+    ? sharedThrottle(afterConnecting(redisThrottle(redis), connecting(redis)), memoryThrottle(), (err) => {
         if (Date.now() - warnedAt < 60_000) return;
         warnedAt = Date.now();
         logger.warn(

@@ -6,8 +6,10 @@
  * the event (`events.dispatched_at`) in the transaction that makes its messages; a delivery is claimed with a
  * lease (`locked_until`), made, then settled with its attempt logged. A worker killed at any point leaves either
  * an event not yet marked (fanned out again, the unique (endpoint, event) key keeps one message) or a lease that
- * expires (the message is delivered again, with the same `webhook-id`): at least once, nothing lost. Any number
- * of workers share a PostgreSQL database (`FOR UPDATE SKIP LOCKED`); on SQLite, run one.
+ * expires (the message is delivered again, with the same `webhook-id`): at least once, nothing lost. A settlement
+ * the database refuses while it is away is kept and written when it answers, before the lease ends where it can
+ * (settlement-queue.ts). Any number of workers share a PostgreSQL database (`FOR UPDATE SKIP LOCKED`); on SQLite,
+ * run one.
  *
  * Every time is read from the injected clock, so tests drive the schedule without sleeping.
  */
@@ -27,7 +29,9 @@ import {
   trackFailing,
 } from './delivery-health.js';
 import { type EndpointThrottle, effectiveRate, memoryThrottle } from './endpoint-throttle.js';
+import { roundFailureReporter } from './round-failures.js';
 import { nextRetryDelay, parseRetryAfter } from './schedule.js';
+import { createSettlementQueue } from './settlement-queue.js';
 import { webhookHeaders } from './signing.js';
 import type { WebhookAttemptTable, WebhookMessageTable } from './webhook-tables.js';
 import {
@@ -73,13 +77,20 @@ export interface WebhookWorkerOptions {
   disableAfterMs?: number;
 }
 
+/** Where the worker reports what goes wrong, and what recovers; pino's logger satisfies it. */
+export interface WebhookWorkerLogger {
+  info(data: object, message?: string): void;
+  warn(data: object, message?: string): void;
+  error(data: object, message?: string): void;
+}
+
 export interface WebhookWorkerDeps {
   db: Db;
   clock: Clock;
   sealer: Sealer;
   sender: WebhookSender;
   options?: WebhookWorkerOptions;
-  logger?: { warn(data: object, message?: string): void; error(data: object, message?: string): void };
+  logger?: WebhookWorkerLogger;
   /** Told after each attempt (metrics). */
   onAttempt?: (outcome: AttemptOutcome) => void;
   /** Each endpoint's rate and circuit breaker (default: in this process's memory; Redis shares it). */
@@ -158,7 +169,10 @@ export interface WebhookWorker {
   start(): void;
   /** Cuts the idle wait short (a change was just committed). */
   nudge(): void;
-  /** Stops after the round in progress. */
+  /**
+   * Stops after the round in progress and its settlement; a settlement the database refuses is then dropped (its
+   * messages are delivered again when their lease ends) rather than waited for.
+   */
   stop(): Promise<void>;
 }
 
@@ -365,10 +379,13 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
       for (const s of settlements) {
         if (!s.gone || s.endpoint.enabled !== 1 || disabled.has(s.endpoint.id)) continue;
         disabled.add(s.endpoint.id);
+        // read again: a settlement written a second time (its first commit's answer lost) disables it once
+        const current = await findEndpointRow(tx, s.endpoint.id);
+        if (current?.enabled !== 1) continue;
         // 410 Gone: the receiver says the endpoint will not come back (Standard Webhooks, "Disabling endpoints")
         const at = s.set.updated_at;
         await updateEndpointRow(tx, s.endpoint.id, { enabled: 0, disabled_reason: 'gone', updated_at: at });
-        const row = { ...s.endpoint, enabled: 0, disabled_reason: 'gone', updated_at: at };
+        const row = { ...current, enabled: 0, disabled_reason: 'gone', updated_at: at };
         await record({
           type: 'webhook_endpoint.disabled',
           entityType: 'webhook_endpoint',
@@ -465,14 +482,25 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
     return go;
   }
 
+  let running: Promise<void> | null = null;
+  let stopped = false;
+
   /**
-   * The running loop's last batch being settled. The loop does not wait for a batch's settlement before claiming
-   * and sending the next (its messages stay leased to this worker until settled, so nobody else claims them);
-   * it waits for it before settling the next, so at most one settlement is in flight and they commit in order.
+   * The batches sent and not settled yet, written in order, one at a time. The running loop does not wait for a
+   * batch's settlement before claiming and sending the next (its messages stay leased to this worker until
+   * settled, so nobody else claims them); it waits for it before settling the next. A settlement the database
+   * refuses waits in the queue, and the loop claims nothing until it is written or its lease has ended.
    */
-  let settling: Promise<void> = Promise.resolve();
+  const settlements = createSettlementQueue<Settlement>({
+    write: settle,
+    clock,
+    logger: deps.logger,
+    stopping: () => stopped,
+  });
 
   async function deliverDue(pipelined = false): Promise<number> {
+    // a round run by hand (tick) first writes what an earlier one could not, so a kept lease is not claimed past
+    if (!pipelined) await settlements.writeOnce();
     const now = clock.now();
     const blocked = await throttle.blocked(now);
     const claimed = await db.transaction().execute(async (tx) => {
@@ -492,19 +520,16 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
     );
     const admitted = await admit(claimed, endpoints, now);
     const sent = await Promise.all(admitted.map((m) => send(m, endpoints.get(m.endpointId))));
-    // if settling fails, the leases expire and another round delivers these messages again (at least once)
-    const settlements = sent.filter((s): s is Settlement => s !== null);
+    const batch = sent.filter((s): s is Settlement => s !== null);
     if (!pipelined) {
-      await settle(settlements);
+      settlements.add(batch, now + leaseMs);
+      await settlements.writeOnce();
       return admitted.length;
     }
-    await settling;
-    settling = settle(settlements).catch((err: unknown) => {
-      deps.logger?.warn(
-        { err },
-        'webhooks: cannot settle a batch; its leases will expire and it is sent again',
-      );
-    });
+    // the previous batch's settlement first: at most one in flight, and this batch held here meanwhile
+    await settlements.idle();
+    settlements.add(batch, now + leaseMs);
+    void settlements.drain();
     return admitted.length;
   }
 
@@ -514,21 +539,25 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
     return { events: fanned.events, messages: fanned.messages, attempts };
   }
 
-  let running: Promise<void> | null = null;
-  let stopped = false;
   let wake: (() => void) | null = null;
   /** a nudge that came while a round ran: that round may have looked before the change committed */
   let nudged = false;
+
+  const rounds = roundFailureReporter(deps.logger, clock);
 
   async function loop(): Promise<void> {
     while (!stopped) {
       let busy = false;
       nudged = false;
+      // settlements waiting for the database go first: nothing new is claimed (and delivered) meanwhile
+      if (settlements.waiting) await settlements.idle();
+      if (stopped) break;
       try {
         const r = await tick(true);
         busy = r.events > 0 || r.attempts > 0;
+        rounds.succeeded();
       } catch (err) {
-        deps.logger?.warn({ err }, 'webhooks: a worker round failed; trying again');
+        rounds.failed(err);
       }
       if (busy || stopped || nudged) continue;
       await new Promise<void>((resolve) => {
@@ -540,7 +569,7 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
       });
       wake = null;
     }
-    await settling;
+    await settlements.idle();
   }
 
   return {
@@ -559,6 +588,7 @@ export function createWebhookWorker(deps: WebhookWorkerDeps): WebhookWorker {
     },
     async stop() {
       stopped = true;
+      settlements.wake();
       wake?.();
       await running;
       running = null;

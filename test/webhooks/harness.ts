@@ -6,6 +6,7 @@
 import { type IncomingHttpHeaders, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
+import type { KyselyPlugin } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import { expect, vi } from 'vitest';
 import { createAdminToken } from '../../src/access/index.js';
@@ -16,7 +17,7 @@ import { systemActor } from '../../src/events/index.js';
 import { type Clock, ManualClock } from '../../src/kernel/index.js';
 import { createSealer } from '../../src/oauth/index.js';
 import { createOutboundClient } from '../../src/outbound/index.js';
-import type { DialectName } from '../../src/store/index.js';
+import type { Db, DialectName } from '../../src/store/index.js';
 import {
   type WebhookWorker,
   type WebhookWorkerOptions,
@@ -153,6 +154,8 @@ export interface Receiver {
   respond: (req: Received) => { status: number; headers?: Record<string, string>; body?: string };
   /** Secrets the signature must verify with (each one, independently). */
   secrets: string[];
+  /** While set, answers wait for it (requests are recorded at once): the test decides when the sender hears. */
+  hold: Promise<void> | null;
   close(): Promise<void>;
 }
 
@@ -185,6 +188,7 @@ export async function startReceiver(clock: Clock, secrets: string[] = []): Promi
     received: [],
     respond: () => ({ status: 200 }),
     secrets,
+    hold: null,
     close: async () => {},
   };
   const server: Server = createServer((req, res) => {
@@ -215,7 +219,9 @@ export async function startReceiver(clock: Clock, secrets: string[] = []): Promi
       const entry = { headers: req.headers, body, payload, at: clock.now() };
       receiver.received.push(entry);
       const answer = receiver.respond(entry);
-      res.writeHead(answer.status, answer.headers ?? {}).end(answer.body ?? 'ok');
+      const send = () => res.writeHead(answer.status, answer.headers ?? {}).end(answer.body ?? 'ok');
+      if (receiver.hold) void receiver.hold.then(send);
+      else send();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -226,4 +232,61 @@ export async function startReceiver(clock: Clock, secrets: string[] = []): Promi
       server.close(() => resolve());
     });
   return receiver;
+}
+
+export interface SimulatedOutage {
+  /** The store's database as the worker should see it: queries fail as set below. */
+  db: Db;
+  /**
+   * `settlements`: every write that settles a message (an UPDATE of webhook_messages) fails, claims and reads go
+   * on, as when the database goes away between a claim and its settlement; `all`: every query fails; `none`.
+   */
+  fail: 'none' | 'settlements' | 'all';
+  /** Queries failed so far. */
+  failures: number;
+}
+
+/**
+ * The store's database seen through a failing connection: the queries `fail` names are refused with the error a
+ * PostgreSQL stopping under the pool gives (57P01, which `isDatabaseUnavailable` recognises), on either dialect.
+ */
+export function simulatedOutage(db: Db): SimulatedOutage {
+  const outage: SimulatedOutage = { db, fail: 'none', failures: 0 };
+  const plugin: KyselyPlugin = {
+    transformQuery({ node }) {
+      const settles =
+        node.kind === 'UpdateQueryNode' && JSON.stringify(node.table ?? {}).includes('"webhook_messages"');
+      if (outage.fail === 'all' || (outage.fail === 'settlements' && settles)) {
+        outage.failures++;
+        throw Object.assign(new Error('terminating connection due to administrator command'), {
+          code: '57P01',
+        });
+      }
+      return node;
+    },
+    transformResult: async ({ result }) => result,
+  };
+  outage.db = db.withPlugin(plugin);
+  return outage;
+}
+
+export interface LogLine {
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  data: object;
+}
+
+/** A logger that keeps its lines, for tests that count them. */
+export function recordingLogger(): {
+  lines: LogLine[];
+  info(data: object, message?: string): void;
+  warn(data: object, message?: string): void;
+  error(data: object, message?: string): void;
+} {
+  const lines: LogLine[] = [];
+  const at =
+    (level: LogLine['level']) =>
+    (data: object, message = '') =>
+      lines.push({ level, message, data });
+  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
 }
