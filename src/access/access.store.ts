@@ -266,3 +266,19 @@ export async function findAdminTokenByHash(db: Executor, hash: string) {
 export async function findAdminUserByEmail(db: Executor, email: string) {
   return db.selectFrom('admin_users').selectAll().where('email', '=', email.toLowerCase()).executeTakeFirst();
 }
+
+// portal settings: one JSON document in the `settings` row `portal`
+
+export async function findPortalSettingsValue(db: Executor): Promise<string | undefined> {
+  const row = await db.selectFrom('settings').select('value').where('key', '=', 'portal').executeTakeFirst();
+  return row?.value;
+}
+
+/** Writes the document in one statement: the first write inserts the row, later ones replace its value. */
+export async function upsertPortalSettingsRow(db: Executor, value: string, now: string): Promise<void> {
+  await db
+    .insertInto('settings')
+    .values({ key: 'portal', value, updated_at: now })
+    .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: now }))
+    .execute();
+}

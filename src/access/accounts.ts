@@ -239,6 +239,9 @@ export async function updateUser(
   input: UserUpdate,
 ): Promise<User> {
   return runChange(deps, actor, async (tx, record) => {
+    // a demotion checks that the account keeps another admin: demotions and deletions at once (two control
+    // processes) check one after the other, under the account's lock, taken before the user's as deleteUser does
+    if (input.role === 'member') await lockRow(tx, 'accounts', (await getUser(tx, id)).accountId);
     // PATCHes at once (two control processes) merge their custom fields one after the other: none is lost
     await lockRow(tx, 'users', id);
     const before = await getUser(tx, id);
@@ -292,6 +295,7 @@ export async function verifyUserLogin(
   return row?.password_hash && ok ? toUser(row) : undefined;
 }
 
+/** Refuses to leave the user's account without an admin; the caller holds the account's lock (`lockRow`). */
 async function ensureAnotherAdmin(db: Executor, user: User): Promise<void> {
   const admins = (await listUserRows(db, user.accountId)).filter(
     (u) => u.role === 'admin' && u.id !== user.id,
@@ -303,6 +307,9 @@ async function ensureAnotherAdmin(db: Executor, user: User): Promise<void> {
 
 export async function deleteUser(deps: ChangeDeps, actor: Actor, id: string): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
+    // the check that the account keeps another admin, made under the account's lock: two admins deleting (or
+    // demoting) each other at once check one after the other, and the second finds itself the last
+    await lockRow(tx, 'accounts', (await getUser(tx, id)).accountId);
     const user = await getUser(tx, id);
     if (user.role === 'admin') await ensureAnotherAdmin(tx, user);
     await tx.deleteFrom('users').where('id', '=', id).execute();

@@ -404,15 +404,24 @@ export async function declineApplicationPlan(
   id: string,
 ): Promise<Application> {
   return runChange(deps, actor, async (tx, record) => {
+    const refused = (requestedPlanId: string | null) =>
+      new TrellisError(
+        'invalid_state',
+        requestedPlanId === null
+          ? 'This application asks for no other plan.'
+          : `This application now asks for plan ${requestedPlanId}.`,
+      );
     const before = await getApplication(tx, id);
-    if (before.requestedPlanId === null) {
-      throw new TrellisError('invalid_state', 'This application asks for no other plan.');
-    }
-    await tx
+    if (before.requestedPlanId === null) throw refused(null);
+    // conditional on the request read: of two declines at once (two control processes) the second is refused,
+    // and a request for another plan made meanwhile is not declined in the place of the one read
+    const declined = await tx
       .updateTable('applications')
       .set({ requested_plan_id: null, updated_at: isoNow(deps.clock) })
       .where('id', '=', id)
-      .execute();
+      .where('requested_plan_id', '=', before.requestedPlanId)
+      .executeTakeFirst();
+    if (Number(declined.numUpdatedRows) !== 1) throw refused((await getApplication(tx, id)).requestedPlanId);
     const application = await getApplication(tx, id);
     await record({
       type: 'application.plan_change_declined',

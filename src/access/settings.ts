@@ -1,8 +1,15 @@
 /** The provider's portal settings (branding, signup mode), kept as one JSON document in `settings`. */
 import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
 import { isoNow } from '../kernel/index.js';
-import type { Executor } from '../store/index.js';
+import { type Executor, lockKey } from '../store/index.js';
+import { findPortalSettingsValue, upsertPortalSettingsRow } from './access.store.js';
 import type { PortalSettings, PortalSettingsUpdate } from './schemas.js';
+
+/**
+ * The advisory lock of PATCHes of the portal settings on PostgreSQL ("trps"): there may be no row to lock yet,
+ * and `settings` rows have no id for `lockRow`.
+ */
+const SETTINGS_LOCK_KEY = 0x74727073;
 
 export const defaultPortalSettings: PortalSettings = {
   name: 'Developer Portal',
@@ -18,8 +25,11 @@ export const defaultPortalSettings: PortalSettings = {
 };
 
 export async function getPortalSettings(db: Executor): Promise<PortalSettings> {
-  const row = await db.selectFrom('settings').select('value').where('key', '=', 'portal').executeTakeFirst();
-  return { ...defaultPortalSettings, ...(row ? (JSON.parse(row.value) as Partial<PortalSettings>) : {}) };
+  const value = await findPortalSettingsValue(db);
+  return {
+    ...defaultPortalSettings,
+    ...(value === undefined ? {} : (JSON.parse(value) as Partial<PortalSettings>)),
+  };
 }
 
 export async function updatePortalSettings(
@@ -28,17 +38,11 @@ export async function updatePortalSettings(
   input: PortalSettingsUpdate,
 ): Promise<PortalSettings> {
   return runChange(deps, actor, async (tx, record) => {
+    // the update is merged with the settings stored: PATCHes at once (two control processes) merge one after the
+    // other, so none loses the settings another set, and the first ones do not collide on the row's key
+    await lockKey(tx, SETTINGS_LOCK_KEY);
     const settings = { ...(await getPortalSettings(tx)), ...input };
-    const value = JSON.stringify(settings);
-    const now = isoNow(deps.clock);
-    const exists = await tx
-      .selectFrom('settings')
-      .select('key')
-      .where('key', '=', 'portal')
-      .executeTakeFirst();
-    if (exists)
-      await tx.updateTable('settings').set({ value, updated_at: now }).where('key', '=', 'portal').execute();
-    else await tx.insertInto('settings').values({ key: 'portal', value, updated_at: now }).execute();
+    await upsertPortalSettingsRow(tx, JSON.stringify(settings), isoNow(deps.clock));
     await record({
       type: 'portal_settings.updated',
       entityType: 'settings',

@@ -18,15 +18,19 @@ export async function listTemplateRows(db: Executor): Promise<Selectable<MailTem
   return templatesDb(db).selectFrom('mail_templates').selectAll().execute();
 }
 
-/** Writes a template; one row per key (insert, or update the row there). */
-export async function writeTemplateRow(db: Executor, row: MailTemplateTable): Promise<void> {
-  const updated = await templatesDb(db)
-    .updateTable('mail_templates')
-    .set({ subject: row.subject, body: row.body, updated_at: row.updated_at })
-    .where('key', '=', row.key)
-    .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 0)
-    await templatesDb(db).insertInto('mail_templates').values(row).execute();
+/**
+ * Writes a template in one statement (inserts its row, or replaces the one there): writers at once (two control
+ * processes) all succeed, the last to commit last; an update-then-insert let all but the first inserter fail on
+ * the key (409).
+ */
+export async function upsertTemplateRow(db: Executor, row: MailTemplateTable): Promise<void> {
+  await templatesDb(db)
+    .insertInto('mail_templates')
+    .values(row)
+    .onConflict((oc) =>
+      oc.column('key').doUpdateSet({ subject: row.subject, body: row.body, updated_at: row.updated_at }),
+    )
+    .execute();
 }
 
 /** True when there was a row (the template was customised). */

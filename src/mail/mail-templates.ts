@@ -20,7 +20,7 @@ import {
   deleteTemplateRow,
   findTemplateRow,
   listTemplateRows,
-  writeTemplateRow,
+  upsertTemplateRow,
 } from './mail-templates.store.js';
 import type {
   MailPreview,
@@ -436,7 +436,7 @@ export async function saveMailTemplate(
   compile(def, input);
   return runChange(deps, actor, async (tx, record) => {
     const updatedAt = isoNow(deps.clock);
-    await writeTemplateRow(tx, {
+    await upsertTemplateRow(tx, {
       key: def.key,
       subject: input.subject,
       body: input.body,

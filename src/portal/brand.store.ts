@@ -92,15 +92,17 @@ export async function findSettingRow(
   return db.selectFrom('settings').select(['value', 'updated_at']).where('key', '=', key).executeTakeFirst();
 }
 
-export async function writeSettingRow(db: Executor, key: string, value: string, now: string): Promise<void> {
-  const updated = await db
-    .updateTable('settings')
-    .set({ value, updated_at: now })
-    .where('key', '=', key)
-    .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 0) {
-    await db.insertInto('settings').values({ key, value, updated_at: now }).execute();
-  }
+/**
+ * Writes a row of `settings` in one statement (inserts it, or replaces the value of the one there): writers at
+ * once (two control processes) all succeed, the last to commit last; an update-then-insert let all but the first
+ * inserter fail on the key (409).
+ */
+export async function upsertSettingRow(db: Executor, key: string, value: string, now: string): Promise<void> {
+  await db
+    .insertInto('settings')
+    .values({ key, value, updated_at: now })
+    .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: now }))
+    .execute();
 }
 
 export async function deleteSettingRow(db: Executor, key: string): Promise<boolean> {

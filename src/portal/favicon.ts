@@ -6,7 +6,7 @@
 import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
 import { TrellisError, isoNow } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
-import { deleteSettingRow, findSettingRow, writeSettingRow } from './brand.store.js';
+import { deleteSettingRow, findSettingRow, upsertSettingRow } from './brand.store.js';
 
 export const maxFaviconBytes = 64 * 1024;
 const settingsKey = 'portal_favicon';
@@ -74,7 +74,7 @@ export async function setFavicon(
   return runChange(deps, actor, async (tx, record) => {
     const now = isoNow(deps.clock);
     const value = JSON.stringify({ contentType, data: bytes.toString('base64') });
-    await writeSettingRow(tx, settingsKey, value, now);
+    await upsertSettingRow(tx, settingsKey, value, now);
     const favicon = { contentType, size: bytes.length, updatedAt: now };
     await record({
       type: 'portal.favicon_updated',

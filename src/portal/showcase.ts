@@ -108,9 +108,12 @@ export async function deleteShowcaseEntry(
   applicationId: string,
 ): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
+    const gone = () => notFound('showcase entry of application', applicationId);
     const row = await findShowcaseRow(tx, applicationId);
-    if (!row) throw notFound('showcase entry of application', applicationId);
-    await deleteShowcaseRow(tx, applicationId);
+    if (!row) throw gone();
+    // of two deletions at once (two control processes), the one that removed nothing is told so, as it would be
+    // after the other: one deletion, one event
+    if (!(await deleteShowcaseRow(tx, applicationId))) throw gone();
     await record({
       type: 'showcase_entry.deleted',
       entityType: 'application',

@@ -3,7 +3,8 @@
  * check and its write are one decision, so exactly one of the requests wins and the others are refused with
  * a 409 code, whatever the interleaving. The requests overlap on PostgreSQL (a pool of connections); SQLite runs
  * one transaction at a time and must give the same answers. A read-merge-write (custom fields, the plan an
- * application moves from) reads under its row's lock, so no write is made from a value another one replaced.
+ * application moves from) reads under its row's lock, so no write is made from a value another one replaced, and
+ * a check over other rows (an account keeps an admin) is made under the lock of the row they belong to.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -13,10 +14,13 @@ import {
   createApplication,
   createCustomField,
   createUser,
+  declineApplicationPlan,
+  deleteUser,
   getAccount,
   getApplication,
   getUser,
   maxActiveKeys,
+  requestApplicationPlan,
   revokeApplicationKey,
   transitionAccount,
   transitionApplication,
@@ -27,7 +31,7 @@ import {
 import { createPlan, createService } from '../../src/catalog/index.js';
 import { type ChangeDeps, systemActor } from '../../src/events/index.js';
 import { ManualClock } from '../../src/kernel/index.js';
-import { atOnce, linedUpAtOnce, times, warmPool } from '../support/races.js';
+import { atOnce, linedUpAtCommit, linedUpAtOnce, times, warmPool } from '../support/races.js';
 import { type TestStore, dialects, freshStore } from '../support/stores.js';
 
 describe.each(dialects)('access changes made at once (%s)', (dialect) => {
@@ -220,5 +224,45 @@ describe.each(dialects)('access changes made at once (%s)', (dialect) => {
     const chain = [openPlan, ...moves.map((m) => m.toPlanId)];
     expect(moves.map((m) => m.fromPlanId)).toEqual(chain.slice(0, -1));
     expect((await getApplication(store.db, app.id)).planId).toBe(chain.at(-1));
+  });
+
+  it('declines a plan request once when it is declined twice at once', async () => {
+    const app = await newApplication('Declined', openPlan);
+    expect((await requestApplicationPlan(deps, systemActor, app.id, approvalPlan)).requestedPlanId).toBe(
+      approvalPlan,
+    );
+    const { ok, refused } = await linedUpAtOnce(
+      store,
+      'applications',
+      app.id,
+      times(2, () => declineApplicationPlan(deps, systemActor, app.id)),
+    );
+    expect([ok.length, refused]).toEqual([1, ['invalid_state']]);
+    expect(await eventsOf('application.plan_change_declined', app.id)).toBe(1);
+    expect(await getApplication(store.db, app.id)).toMatchObject({ planId: openPlan, requestedPlanId: null });
+  });
+
+  const demote = (id: string) => () => updateUser(deps, systemActor, id, { role: 'member' });
+  const remove = (id: string) => () => deleteUser(deps, systemActor, id);
+  it.each([
+    ['demote each other', [demote, demote]],
+    ['delete each other', [remove, remove]],
+    ['demote and delete each other', [demote, remove]],
+  ] as const)('keeps an admin on an account whose two admins %s at once', async (pair, [first, second]) => {
+    const account = await createAccount(deps, systemActor, { name: `Pair Co (${pair})` });
+    const [ada, bob] = [
+      await createUser(deps, systemActor, account.id, { email: `ada.${account.id}@pair.test`, name: 'Ada' }),
+      await createUser(deps, systemActor, account.id, { email: `bob.${account.id}@pair.test`, name: 'Bob' }),
+    ];
+    expect([ada.role, bob.role]).toEqual(['admin', 'admin']);
+    const { ok, refused } = await linedUpAtCommit<unknown>(store, [first(ada.id), second(bob.id)]);
+    expect([ok.length, refused]).toEqual([1, ['invalid_state']]);
+    const admins = await store.db
+      .selectFrom('users')
+      .select('id')
+      .where('account_id', '=', account.id)
+      .where('role', '=', 'admin')
+      .execute();
+    expect(admins).toHaveLength(1);
   });
 });

@@ -3,7 +3,7 @@
  * application's entry all succeed (the last to commit wins), and a partner's consent given while the provider
  * writes the entry is kept with the provider's text. SQLite and PostgreSQL; on PostgreSQL the writes are lined up
  * behind the application's row (the insert of an entry checks its foreign key on it), so each has looked for the
- * entry before any commits.
+ * entry before any commits. An entry deleted twice at once is deleted once: one event, and a 404 for the other.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount, createApplication } from '../../src/access/index.js';
@@ -11,7 +11,7 @@ import { createPlan, createService } from '../../src/catalog/index.js';
 import { type ChangeDeps, systemActor } from '../../src/events/index.js';
 import { type ShowcaseEntry, getShowcaseEntry, setShowcaseConsent } from '../../src/portal/index.js';
 import { type ControlHarness, startControl } from '../support/control.js';
-import { linedUpAtOnce } from '../support/races.js';
+import { linedUpAtCommit, linedUpAtOnce, times } from '../support/races.js';
 import { dialects } from '../support/stores.js';
 
 describe.each(dialects)('showcase entries written at once (%s)', (dialect) => {
@@ -100,5 +100,28 @@ describe.each(dialects)('showcase entries written at once (%s)', (dialect) => {
       description: 'Keeps shops in sync.',
       position: 100,
     });
+  });
+
+  it('deletes an entry once when it is deleted twice at once: one 204 and one event, a 404 for the other', async () => {
+    const app = await newApplication('Twice Removed');
+    const put = await h.call('PUT', `/admin/api/applications/${app.id}/showcase`, {
+      featured: true,
+      name: 'Twice Removed',
+      description: 'Removed twice.',
+    });
+    expect(put.statusCode).toBe(200);
+    const { ok, refused } = await linedUpAtCommit(
+      h.store,
+      times(2, () => h.call('DELETE', `/admin/api/applications/${app.id}/showcase`)),
+    );
+    expect(refused).toEqual([]);
+    expect(ok.map((r) => r.statusCode).sort()).toEqual([204, 404]);
+    const deleted = await h.store.db
+      .selectFrom('events')
+      .select('id')
+      .where('type', '=', 'showcase_entry.deleted')
+      .where('entity_id', '=', app.id)
+      .execute();
+    expect(deleted).toHaveLength(1);
   });
 });
