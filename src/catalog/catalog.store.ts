@@ -159,6 +159,27 @@ export async function findMappingRuleRow(db: Executor, id: string) {
   return db.selectFrom('mapping_rules').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** What makes a mapping rule the same as another (unique since migration 0022): not its delta, position or `last`. */
+export interface MappingRuleKey {
+  serviceId: string;
+  httpMethod: string;
+  pattern: string;
+  metricId: string;
+}
+
+/** The service's rule with this verb, pattern and metric, other than `exceptId`; at most one exists. */
+export async function findMappingRuleByKey(db: Executor, key: MappingRuleKey, exceptId?: string) {
+  let query = db
+    .selectFrom('mapping_rules')
+    .selectAll()
+    .where('service_id', '=', key.serviceId)
+    .where('http_method', '=', key.httpMethod)
+    .where('pattern', '=', key.pattern)
+    .where('metric_id', '=', key.metricId);
+  if (exceptId !== undefined) query = query.where('id', '<>', exceptId);
+  return query.executeTakeFirst();
+}
+
 export async function nextRulePosition(db: Executor, serviceId: string): Promise<number> {
   const row = await db
     .selectFrom('mapping_rules')

@@ -7,7 +7,9 @@ import { compileRule } from '../gateway/mapping-rules.js';
 import { TrellisError, generateSecret, invalid, isoNow, newId, notFound } from '../kernel/index.js';
 import { type Executor, type PageRequest, flag, isUniqueViolation, lockRow } from '../store/index.js';
 import {
+  type MappingRuleKey,
   findHitsMetric,
+  findMappingRuleByKey,
   findMappingRuleRow,
   findMetricRow,
   findPlan,
@@ -381,15 +383,57 @@ async function checkRuleMetric(db: Executor, serviceId: string, metricId: string
   }
 }
 
+/**
+ * The refusal of a rule the same as one the service has (verb, pattern and metric, whatever the delta: migration
+ * 0022): every rule that matches a call counts it, so the two would count each call twice.
+ */
+function mappingRuleExists(key: MappingRuleKey, existingId: string | undefined): TrellisError {
+  return new TrellisError(
+    'mapping_rule_exists',
+    `This service already has a mapping rule ${key.httpMethod} ${key.pattern} on this metric${
+      existingId === undefined ? '' : ` (${existingId})`
+    }: a second one would count every call it matches twice.`,
+    existingId === undefined ? undefined : { ruleId: existingId },
+  );
+}
+
+/** Refuses a write that would give the service a second rule with `key`; the rule `exceptId` is the one written. */
+async function refuseSameRule(db: Executor, key: MappingRuleKey, exceptId?: string): Promise<void> {
+  const existing = await findMappingRuleByKey(db, key, exceptId);
+  if (existing) throw mappingRuleExists(key, existing.id);
+}
+
+/**
+ * What a failed write of the rule `key` throws. Two writes of the same rule at once both pass `refuseSameRule` on
+ * PostgreSQL (neither sees the other's row); the unique index refuses the second, and that is `mapping_rule_exists`
+ * too, naming the rule that won.
+ */
+async function sameRuleRefused(
+  deps: ChangeDeps,
+  key: MappingRuleKey | undefined,
+  err: unknown,
+): Promise<never> {
+  if (key === undefined || !isUniqueViolation(err)) throw err;
+  // in the transaction of runChanges (apply), PostgreSQL refuses every statement after the violation
+  const winner = deps.db.isTransaction ? undefined : await findMappingRuleByKey(deps.db, key);
+  throw mappingRuleExists(key, winner?.id);
+}
+
+/**
+ * Adds a rule at `position` (default: after the last). Refused with `mapping_rule_exists` when the service has a
+ * rule of the same verb, pattern and metric.
+ */
 export async function createMappingRule(
   deps: ChangeDeps,
   actor: Actor,
   serviceId: string,
   input: MappingRuleCreate,
 ): Promise<MappingRule> {
+  const key = { serviceId, httpMethod: input.httpMethod, pattern: input.pattern, metricId: input.metricId };
   return runChange(deps, actor, async (tx, record) => {
     await getService(tx, serviceId);
     await checkRuleMetric(tx, serviceId, input.metricId);
+    await refuseSameRule(tx, key);
     const id = newId('mappingRule');
     await tx
       .insertInto('mapping_rules')
@@ -413,9 +457,10 @@ export async function createMappingRule(
       payload: { rule, serviceId },
     });
     return rule;
-  });
+  }).catch((err: unknown) => sameRuleRefused(deps, key, err));
 }
 
+/** Changes a rule; refused with `mapping_rule_exists` when it would become the same as another rule. */
 export async function updateMappingRule(
   deps: ChangeDeps,
   actor: Actor,
@@ -424,9 +469,19 @@ export async function updateMappingRule(
   input: MappingRuleUpdate,
 ): Promise<MappingRule> {
   if (isEmptyUpdate(input)) return getMappingRule(deps.db, serviceId, id);
+  let key: MappingRuleKey | undefined;
   return runChange(deps, actor, async (tx, record) => {
-    await getMappingRule(tx, serviceId, id);
+    const current = await getMappingRule(tx, serviceId, id);
     if (input.metricId !== undefined) await checkRuleMetric(tx, serviceId, input.metricId);
+    if (input.httpMethod !== undefined || input.pattern !== undefined || input.metricId !== undefined) {
+      key = {
+        serviceId,
+        httpMethod: input.httpMethod ?? current.httpMethod,
+        pattern: input.pattern ?? current.pattern,
+        metricId: input.metricId ?? current.metricId,
+      };
+      await refuseSameRule(tx, key, id);
+    }
     await tx
       .updateTable('mapping_rules')
       .set({
@@ -447,7 +502,7 @@ export async function updateMappingRule(
       payload: { rule, serviceId },
     });
     return rule;
-  });
+  }).catch((err: unknown) => sameRuleRefused(deps, key, err));
 }
 
 export async function deleteMappingRule(

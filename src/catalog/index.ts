@@ -13,7 +13,9 @@ export {
   type ApplyStep,
   applyDeclarative,
   DeclarativeConfig,
+  type DocumentProblem,
   exportCatalog,
   planApply,
+  repeatedRules,
   runApply,
 } from './declarative.js';

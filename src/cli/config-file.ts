@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import Ajv from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
-import { DeclarativeConfig } from '../catalog/index.js';
+import { DeclarativeConfig, repeatedRules } from '../catalog/index.js';
 import { CliError, exitCodes } from './cli-error.js';
 
 export async function readDeclarativeFile(path: string): Promise<DeclarativeConfig> {
@@ -33,17 +33,28 @@ export function parseDeclarative(text: string, name: string): DeclarativeConfig 
     throw new CliError(exitCodes.badInput, `Invalid YAML:\n${lines.join('\n')}`);
   }
   const value: unknown = doc.toJS();
+  /** `file:line:column` of a place in the document (its start when the place is not in it). */
+  const placeOf = (path: (string | number)[]) => {
+    const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+    const pos = node?.range ? lineCounter.linePos(node.range[0]) : { line: 1, col: 1 };
+    return `${name}:${pos.line}:${pos.col}`;
+  };
   const ajv = new Ajv.default({ allErrors: true, strict: false });
   const validate = ajv.compile(DeclarativeConfig);
-  if (validate(value)) return value as DeclarativeConfig;
+  if (validate(value)) {
+    const config = value as DeclarativeConfig;
+    // what the schema cannot say: a mapping rule declared twice in a service (it would count each call twice)
+    const repeated = repeatedRules(config);
+    if (repeated.length === 0) return config;
+    const lines = repeated.map((p) => `${placeOf(p.path)}: ${p.path.join('.')}: ${p.message}`);
+    throw new CliError(exitCodes.badInput, `Invalid configuration:\n${lines.join('\n')}`);
+  }
   const lines = (validate.errors ?? []).map((e) => {
     const path = e.instancePath
       .split('/')
       .filter(Boolean)
       .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
     const params = e.params as Record<string, unknown>;
-    const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
-    const pos = node?.range ? lineCounter.linePos(node.range[0]) : { line: 1, col: 1 };
     const field = [
       ...path,
       ...(params.additionalProperty ? [String(params.additionalProperty)] : []),
@@ -54,7 +65,7 @@ export function parseDeclarative(text: string, name: string): DeclarativeConfig 
       : params.missingProperty
         ? 'is required'
         : e.message;
-    return `${name}:${pos.line}:${pos.col}: ${field || '(document)'}: ${message}`;
+    return `${placeOf(path)}: ${field || '(document)'}: ${message}`;
   });
   throw new CliError(exitCodes.badInput, `Invalid configuration:\n${[...new Set(lines)].join('\n')}`);
 }

@@ -60,6 +60,13 @@ function present(fields: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== ''));
 }
 
+/** A rule the service has already (same verb, pattern and metric), as a problem of the rules form: 409. */
+function sameRuleProblems(err: unknown): FieldProblem[] | undefined {
+  return err instanceof TrellisError && err.code === 'mapping_rule_exists'
+    ? [{ field: 'pattern', message: err.message }]
+    : undefined;
+}
+
 /** The periods the limits grid shows first. */
 const commonPeriods: ReadonlySet<string> = new Set(['minute', 'hour', 'day', 'month']);
 
@@ -133,14 +140,14 @@ export function serviceRoutes(scope: FastifyInstance, face: ConsoleFace): void {
       const notice = await change();
       return await backToService(req, reply, serviceId, formName, notice === undefined ? {} : { notice });
     } catch (err) {
-      const problems = problemsOf(err);
-      if (!problems) throw err;
+      const problems = problemsOf(err) ?? sameRuleProblems(err);
+      if (!problems || !(err instanceof TrellisError)) throw err;
       return face.page(
         req,
         reply,
         'service',
         await serviceView(serviceId, { problems, form: formName }),
-        400,
+        err.status,
       );
     }
   }

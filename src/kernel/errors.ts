@@ -27,6 +27,11 @@ export const errorCatalogue = {
   conflict: { status: 409, message: 'The resource conflicts with an existing one.' },
   invalid_state: { status: 409, message: 'The resource is not in a state that allows this.' },
   limit_reached: { status: 409, message: 'A limit of the resource was reached.' },
+  // every rule matching a call counts it: a second rule of the same verb, pattern and metric would count it twice
+  mapping_rule_exists: {
+    status: 409,
+    message: 'The service has a mapping rule with this verb, pattern and metric already.',
+  },
   // issue 11: production access comes through go-live, not by creating a production application
   certification_required: {
     status: 409,

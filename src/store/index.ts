@@ -3,7 +3,7 @@ import { type DialectName, type StoreOptions, dialectFor } from './dialect.js';
 import type { Database } from './schema.js';
 
 export * from './schema.js';
-export { migrateToLatest, migrations } from './migrator.js';
+export { migrateTo, migrateToLatest, migrations } from './migrator.js';
 export {
   isPostgres,
   sqliteFile,

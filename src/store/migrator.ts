@@ -19,6 +19,7 @@ import * as m0018 from './migrations/0018_webhook_rates.js';
 import * as m0019 from './migrations/0019_portal_brand.js';
 import * as m0020 from './migrations/0020_job_rounds.js';
 import * as m0021 from './migrations/0021_usage_journal.js';
+import * as m0022 from './migrations/0022_unique_mapping_rules.js';
 
 /**
  * Every migration, by name, in order. Later issues add theirs here; names sort in the order they run.
@@ -45,21 +46,20 @@ export const migrations: Record<string, Migration> = {
   '0019_portal_brand': m0019,
   '0020_job_rounds': m0020,
   '0021_usage_journal': m0021,
+  '0022_unique_mapping_rules': m0022,
 };
 
-/**
- * Brings the database to the latest schema. All pending migrations run in one transaction: if one fails,
- * none is applied and the error is thrown.
- */
-export async function migrateToLatest<DB>(database: Kysely<DB>): Promise<string[]> {
-  const db = database as unknown as Kysely<unknown>;
-  const migrator = new Migrator({
-    db,
+function migratorOf(database: Kysely<unknown>): Migrator {
+  return new Migrator({
+    db: database,
     provider: { getMigrations: async () => migrations },
     migrationTableName: 'trellis_migrations',
     migrationLockTableName: 'trellis_migrations_lock',
   });
-  const result: MigrationResultSet = await migrator.migrateToLatest();
+}
+
+/** The names of the migrations applied, or the error of the one that failed (none of the batch is then applied). */
+function outcomeOf(result: MigrationResultSet): string[] {
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
     const err = new Error(
@@ -71,4 +71,22 @@ export async function migrateToLatest<DB>(database: Kysely<DB>): Promise<string[
     throw err;
   }
   return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/**
+ * Brings the database to the latest schema. All pending migrations run in one transaction: if one fails,
+ * none is applied and the error is thrown.
+ */
+export async function migrateToLatest<DB>(database: Kysely<DB>): Promise<string[]> {
+  return outcomeOf(await migratorOf(database as unknown as Kysely<unknown>).migrateToLatest());
+}
+
+/**
+ * Brings the database up to migration `name`, included, and no further: a test of a migration that rewrites data
+ * writes the data the migration finds at the schema before it.
+ * @example await migrateTo(store.db, '0021_usage_journal')
+ */
+export async function migrateTo<DB>(database: Kysely<DB>, name: string): Promise<string[]> {
+  if (!(name in migrations)) throw new Error(`No migration ${name}`);
+  return outcomeOf(await migratorOf(database as unknown as Kysely<unknown>).migrateTo(name));
 }

@@ -281,6 +281,10 @@ export function serviceRoutes(app: ControlApp, deps: ControlDeps): void {
     schema: {
       tags: ruleTags,
       summary: 'Create a mapping rule',
+      description:
+        'Every rule that matches a call adds its delta, so a service has one rule per verb, pattern and metric: ' +
+        'another with the same three (whatever its delta) is refused with 409 `mapping_rule_exists`, ' +
+        '`details.ruleId` naming the rule the service has.',
       params: ServiceParams,
       body: catalog.MappingRuleCreate,
       response: { 201: catalog.MappingRule, ...errorResponses },
@@ -303,6 +307,9 @@ export function serviceRoutes(app: ControlApp, deps: ControlDeps): void {
     schema: {
       tags: ruleTags,
       summary: 'Update a mapping rule',
+      description:
+        'A change that makes the rule the same as another of the service (verb, pattern and metric) is refused ' +
+        'with 409 `mapping_rule_exists`.',
       params: ChildParams,
       body: catalog.MappingRuleUpdate,
       response: { 200: catalog.MappingRule, ...errorResponses },
