@@ -6,6 +6,7 @@
  * with its connection, and its turn with it: nothing to expire.
  */
 import { sql } from 'kysely';
+import { type ChangeDeps, runChanges } from '../events/index.js';
 import { TrellisError } from '../kernel/index.js';
 import { type Tx, isPostgres } from '../store/index.js';
 
@@ -29,8 +30,8 @@ const busy = () =>
   );
 
 /**
- * Takes the apply turn for the transaction `tx`, waiting (bounded) for the apply that holds it. Call it before the
- * transaction reads anything.
+ * Runs `fn` as {@link runChanges} does (one transaction, all or nothing) in the apply turn, taken before `fn` reads
+ * anything and held until the transaction ends.
  *
  * PostgreSQL: a transaction-scoped advisory lock, released at commit or rollback; the reads after it see what the
  * apply before committed (READ COMMITTED takes a snapshot per statement). It is asked for with the `try` form
@@ -38,30 +39,39 @@ const busy = () =>
  * (`TRELLIS_DATABASE_QUERY_TIMEOUT_MS`, whose timeout closes the connection), and a failed statement would end
  * the transaction.
  *
- * SQLite: the file's write lock, which the transaction then keeps. Kysely begins SQLite transactions DEFERRED and
- * has no way to ask for IMMEDIATE, so a write that matches no row takes the lock (waiting `busy_timeout`). Taken
- * before any read, the transaction's snapshot starts after the apply before committed; after a read of an older
- * snapshot SQLite would refuse the first write at once instead of waiting.
+ * SQLite: the file's write lock, which the transaction takes as it begins (`BEGIN IMMEDIATE`, src/store/dialect.ts),
+ * so its snapshot starts after the apply before committed. The begin waits `busy_timeout` for the lock and fails
+ * with `SQLITE_BUSY` when another connection held it all that time: the transaction never began, and is begun
+ * again, until {@link APPLY_WAIT_SECONDS} have passed.
+ * @example await runInApplyTurn(deps, async (inOne, tx) => { const steps = await planApply(tx, doc); … })
  */
-export async function takeApplyTurn(tx: Tx): Promise<void> {
-  if (isPostgres(tx)) {
-    for (let poll = 0; poll < POSTGRES_POLLS; poll++) {
-      const { rows } = await sql<{
-        taken: boolean;
-      }>`select pg_try_advisory_xact_lock(${APPLY_LOCK_KEY}) as taken`.execute(tx);
-      if (rows[0]?.taken) return;
-      await new Promise((resolve) => setTimeout(resolve, POSTGRES_POLL_MS));
-    }
-    throw busy();
-  }
-  for (let wait = 0; wait < SQLITE_BUSY_WAITS; wait++) {
+export async function runInApplyTurn<T>(
+  deps: ChangeDeps,
+  fn: (deps: ChangeDeps, tx: Tx) => Promise<T>,
+): Promise<T> {
+  const postgres = isPostgres(deps.db);
+  for (let wait = 1; ; wait++) {
+    let began = false;
     try {
-      await sql`update services set id = id where 1 = 0`.execute(tx);
-      return;
+      return await runChanges(deps, async (inOne, tx) => {
+        began = true;
+        if (postgres) await takePostgresTurn(tx);
+        return fn(inOne, tx);
+      });
     } catch (err) {
-      // busy_timeout ran out with another connection still writing; the transaction holds nothing yet
-      if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+      if (began || postgres || (err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+      if (wait >= SQLITE_BUSY_WAITS) throw busy();
     }
+  }
+}
+
+async function takePostgresTurn(tx: Tx): Promise<void> {
+  for (let poll = 0; poll < POSTGRES_POLLS; poll++) {
+    const { rows } = await sql<{
+      taken: boolean;
+    }>`select pg_try_advisory_xact_lock(${APPLY_LOCK_KEY}) as taken`.execute(tx);
+    if (rows[0]?.taken) return;
+    await new Promise((resolve) => setTimeout(resolve, POSTGRES_POLL_MS));
   }
   throw busy();
 }

@@ -2,8 +2,9 @@
  * Declarative configuration: a document listing services with their metrics, methods, mapping rules and plans
  * (with limits), as `trellis apply -f trellis.yaml` takes it and `trellis export` writes it.
  *
- * Identity is by system name (services, metrics, methods, plans); a mapping rule is its verb and pattern; a limit
- * its metric, period and scope. Mapping rules, limits and disabled methods of a declared service or plan are
+ * Identity is by system name (services, metrics, methods, plans); a mapping rule is its verb, pattern and metric
+ * (declared once per service: `repeatedRules`), else its verb and pattern with the metric changed; a limit its
+ * metric, period and scope. Mapping rules, limits and disabled methods of a declared service or plan are
  * synced exactly. Services, metrics, methods and plans missing from the document are kept unless `prune` is set.
  * A service's `certification:` is its certification plan (issue 11), written whole when it differs; left out, the
  * plan is left as it is. A service's `eventTypes:` are the event types it publishes to partners' webhooks
@@ -14,8 +15,9 @@ import { type Static, Type as T } from '@sinclair/typebox';
 import { type Actor, type ChangeDeps, runChanges } from '../events/index.js';
 import { CertificationPlanInput } from '../golive/certification-schemas.js';
 import { findCertificationPlan, normalizePlan, putCertificationPlan } from '../golive/certification.js';
+import { invalid } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
-import { takeApplyTurn } from './apply-turn.store.js';
+import { runInApplyTurn } from './apply-turn.store.js';
 import * as catalog from './catalog.js';
 import * as s from './schemas.js';
 import { exportEventTypes, planEventTypes } from '../webhooks/consumer-declarative.js';
@@ -96,6 +98,35 @@ export type DeclarativeConfig = Static<typeof DeclarativeConfig>;
 type ServiceDecl = Static<typeof ServiceDecl>;
 type PlanDecl = Static<typeof PlanDecl>;
 
+/** A problem of a document that its schema does not see, at its place (`['services', 0, 'mappingRules', 3]`). */
+export interface DocumentProblem {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * The mapping rules a document declares twice in one service: the same verb, pattern and metric (whatever the
+ * delta). Every rule that matches a call counts it, so the second would count each call twice; the catalog refuses
+ * it (`mapping_rule_exists`), and an apply is refused before it starts, naming both places.
+ */
+export function repeatedRules(doc: DeclarativeConfig): DocumentProblem[] {
+  const problems: DocumentProblem[] = [];
+  doc.services.forEach((service, serviceIndex) => {
+    const first = new Map<string, number>();
+    (service.mappingRules ?? []).forEach((rule, ruleIndex) => {
+      const key = `${rule.httpMethod} ${rule.pattern} ${rule.metric}`;
+      const earlier = first.get(key);
+      if (earlier === undefined) first.set(key, ruleIndex);
+      else
+        problems.push({
+          path: ['services', serviceIndex, 'mappingRules', ruleIndex],
+          message: `the same rule as mappingRules.${earlier} (${rule.httpMethod} ${rule.pattern} on ${rule.metric}): a call would count twice`,
+        });
+    });
+  });
+  return problems;
+}
+
 /** One step of an apply, as `--dry-run` prints it. */
 export interface ApplyStep {
   op: 'create' | 'update' | 'delete';
@@ -147,6 +178,10 @@ export async function planApply(
   doc: DeclarativeConfig,
   options: { prune?: boolean } = {},
 ): Promise<ApplyStep[]> {
+  const repeated = repeatedRules(doc);
+  if (repeated.length > 0) {
+    throw invalid(repeated.map((p) => ({ field: p.path.join('.'), message: p.message })));
+  }
   const steps: ApplyStep[] = [];
   const existing = (await catalog.listServices(db, { limit: 10_000 })).data;
   for (const decl of doc.services) {
@@ -298,17 +333,32 @@ async function planServiceChildren(
 
   // Mapping rules are synced exactly, in the order written: each declared rule is one rule of the service, and
   // any other rule is deleted, a second rule of the same verb and pattern too (left by applies that raced before
-  // they took turns; every matching rule counts, so it counted the call twice).
+  // they took turns; every matching rule counts, so it counted the call twice). A declared rule is matched with the
+  // rule of its verb, pattern and metric first, and only then with one of its verb and pattern whose metric it
+  // changes: rules are unique by verb, pattern and metric (migration 0022), so giving a rule the metric of another
+  // rule of its verb and pattern would be refused.
   if (decl.mappingRules !== undefined) {
     const rules = serviceId ? await catalog.listMappingRules(db, serviceId) : [];
     const key = (verb: string, pattern: string) => `${verb} ${pattern}`;
     const wanted = decl.mappingRules.map((r, i) => ({ ...r, position: i + 1 }));
     const matched = new Set<string>();
+    const matchOf = new Map<(typeof wanted)[number], s.MappingRule>();
+    for (const exact of [true, false]) {
+      for (const r of wanted) {
+        if (matchOf.has(r)) continue;
+        const current = rules.find(
+          (x) =>
+            !matched.has(x.id) &&
+            key(x.httpMethod, x.pattern) === key(r.httpMethod, r.pattern) &&
+            (!exact || names.get(x.metricId) === r.metric),
+        );
+        if (!current) continue;
+        matched.add(current.id);
+        matchOf.set(r, current);
+      }
+    }
     for (const r of wanted) {
-      const current = rules.find(
-        (x) => !matched.has(x.id) && key(x.httpMethod, x.pattern) === key(r.httpMethod, r.pattern),
-      );
-      if (current) matched.add(current.id);
+      const current = matchOf.get(r);
       const desc = `mapping rule ${svcName}: ${r.httpMethod} ${r.pattern}`;
       if (!current) {
         steps.push({
@@ -586,8 +636,7 @@ export async function applyDeclarative(
   doc: DeclarativeConfig,
   options: { prune?: boolean; onPlanned?: (steps: ApplyStep[]) => void } = {},
 ): Promise<ApplyStep[]> {
-  return runChanges(deps, async (inOne, tx) => {
-    await takeApplyTurn(tx);
+  return runInApplyTurn(deps, async (inOne, tx) => {
     const steps = await planApply(tx, doc, { prune: options.prune ?? false });
     options.onPlanned?.(steps);
     await runApply(inOne, actor, steps);

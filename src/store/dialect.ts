@@ -2,9 +2,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import {
+  CompiledQuery,
   type DatabaseConnection,
   type Dialect,
   type DialectAdapter,
+  type Driver,
   type Kysely,
   PostgresAdapter,
   PostgresDialect,
@@ -14,6 +16,9 @@ import {
   type PostgresQueryResult,
   SqliteAdapter,
   SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+  type TransactionSettings,
 } from 'kysely';
 import pg from 'pg';
 
@@ -61,7 +66,50 @@ export function withStatementCache(db: SqliteDatabase.Database, size = STATEMENT
   };
 }
 
+/**
+ * How long a SQLite connection waits for the file's write lock (or a statement for a lock another connection
+ * holds) before it fails with `SQLITE_BUSY`. Other processes and threads share the file: the usage writer thread,
+ * the gateway workers of `--workers N`, `trellis apply` run beside `trellis start`.
+ */
+const SQLITE_BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Kysely's SQLite driver, but a transaction takes the file's write lock when it begins (`BEGIN IMMEDIATE`), waiting
+ * for it up to {@link SQLITE_BUSY_TIMEOUT_MS}. Kysely begins DEFERRED: the transaction reads from a snapshot and
+ * asks for the write lock at its first write, and if another connection wrote in between, or holds the lock then,
+ * SQLite refuses at once (`SQLITE_BUSY_SNAPSHOT`, `SQLITE_BUSY`) without calling the busy handler: waiting could
+ * not help a transaction whose reads may be out of date (https://www.sqlite.org/lang_transaction.html,
+ * https://www.sqlite.org/c3ref/busy_handler.html). Every operation reads then writes in its transaction
+ * (`runChange`), so processes making changes at once failed some of them (test/store/transactions.test.ts: 128 to
+ * 261 of 450 in three runs). Begun IMMEDIATE, they queue for the lock instead, one writer at a time as SQLite has
+ * anyway, and each reads what the one before committed (what `lockRow` leaves to SQLite).
+ *
+ * A transaction begun `read only` (`db.transaction().setAccessMode('read only')`) stays DEFERRED: a consistent
+ * snapshot that blocks no writer. Queries outside a transaction are unaffected.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  // Kysely passes the settings; its SqliteDriver's declaration leaves them out
+  override async beginTransaction(
+    connection: DatabaseConnection,
+    settings?: TransactionSettings,
+  ): Promise<void> {
+    const begin = settings?.accessMode === 'read only' ? 'begin' : 'begin immediate';
+    await connection.executeQuery(CompiledQuery.raw(begin));
+  }
+}
+
 class TrellisSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+
   override createAdapter(): DialectAdapter {
     return new TransactionalSqliteAdapter();
   }
@@ -156,7 +204,7 @@ export function dialectFor(url: string, options: StoreOptions = {}): { dialect: 
           const db = new SqliteDatabase(inMemory ? ':memory:' : file);
           db.pragma('journal_mode = WAL');
           db.pragma('foreign_keys = ON');
-          db.pragma('busy_timeout = 5000');
+          db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
           db.pragma('synchronous = NORMAL');
           return withStatementCache(db);
         },

@@ -6,7 +6,8 @@ import { isPostgres } from './dialect.js';
  * the keys then add one, see that no request waits then insert one) is not raced by another process doing the
  * same. On PostgreSQL `SELECT … FOR UPDATE`: a second transaction waits here for the first to end, and the reads
  * it makes afterwards see what the first committed (READ COMMITTED takes a snapshot per statement). On SQLite a
- * no-op: a process runs one transaction at a time on its one connection, and the file has one writer at a time.
+ * no-op: a transaction holds the file's write lock from its start (`BEGIN IMMEDIATE`, dialect.ts), so one runs at a
+ * time across processes and reads what the one before committed.
  * Lock before reading what the check depends on; a missing row is left to the caller's own read (not found).
  * @example await lockRow(tx, 'applications', id); const app = await getApplication(tx, id)
  */

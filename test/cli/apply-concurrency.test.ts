@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createMappingRule, listMappingRules, listServices } from '../../src/catalog/index.js';
+import { createMappingRule, listMappingRules, listMetrics, listServices } from '../../src/catalog/index.js';
 import { run } from '../../src/cli/main.js';
 import { systemActor } from '../../src/events/index.js';
 import { systemClock } from '../../src/kernel/index.js';
@@ -160,7 +160,9 @@ describe.each(dialects)('trellis apply run twice at once (%s)', { timeout: 180_0
     }
   });
 
-  it('deletes a second rule of the same verb and pattern, as racing applies left them before', async () => {
+  // Racing applies used to leave a second copy of a rule; migration 0022 deleted those and the database refuses
+  // them now. A second rule of a declared verb and pattern on another metric is the file's to delete.
+  it('deletes a second rule of a declared verb and pattern that the file does not declare', async () => {
     const file = join(dir, `${dialect}-heal.yaml`);
     await writeFile(file, withRulesAndPlans('heal'));
     const db = ['--database-url', url];
@@ -171,8 +173,12 @@ describe.each(dialects)('trellis apply run twice at once (%s)', { timeout: 180_0
         (s) => s.systemName === 'heal',
       );
       const [rule] = await listMappingRules(store.db, svc!.id);
+      const hits = (await listMetrics(store.db, svc!.id)).find((m) => m.systemName === 'hits')!;
       const { id: _id, createdAt: _at, serviceId: _s, ...copy } = rule!;
-      await createMappingRule({ db: store.db, clock: systemClock }, systemActor, svc!.id, copy);
+      await createMappingRule({ db: store.db, clock: systemClock }, systemActor, svc!.id, {
+        ...copy,
+        metricId: hits.id,
+      });
     } finally {
       await store.destroy();
     }
