@@ -13,7 +13,14 @@ import {
   notFound,
   verifyPassword,
 } from '../kernel/index.js';
-import { type Executor, type PageRequest, type Tx, isUniqueViolation, lockRow } from '../store/index.js';
+import {
+  type Executor,
+  type PageRequest,
+  type Tx,
+  deleteRow,
+  isUniqueViolation,
+  lockRow,
+} from '../store/index.js';
 import {
   findAccountRow,
   findInvitationByTokenHash,
@@ -159,7 +166,7 @@ export async function transitionAccount(
 export async function deleteAccount(deps: ChangeDeps, actor: Actor, id: string): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const account = await getAccount(tx, id);
-    await tx.deleteFrom('accounts').where('id', '=', id).execute();
+    if (!(await deleteRow(tx, 'accounts', id))) throw notFound('account', id);
     await record({
       type: 'account.deleted',
       entityType: 'account',
@@ -312,7 +319,7 @@ export async function deleteUser(deps: ChangeDeps, actor: Actor, id: string): Pr
     await lockRow(tx, 'accounts', (await getUser(tx, id)).accountId);
     const user = await getUser(tx, id);
     if (user.role === 'admin') await ensureAnotherAdmin(tx, user);
-    await tx.deleteFrom('users').where('id', '=', id).execute();
+    if (!(await deleteRow(tx, 'users', id))) throw notFound('user', id);
     await record({
       type: 'user.deleted',
       entityType: 'user',
@@ -422,7 +429,7 @@ export async function deleteInvitation(
   await runChange(deps, actor, async (tx, record) => {
     const row = await tx.selectFrom('invitations').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row || row.account_id !== accountId) throw notFound('invitation', id);
-    await tx.deleteFrom('invitations').where('id', '=', id).execute();
+    if (!(await deleteRow(tx, 'invitations', id))) throw notFound('invitation', id);
     await record({
       type: 'invitation.deleted',
       entityType: 'invitation',

@@ -12,7 +12,7 @@ import {
   notFound,
   verifyPassword,
 } from '../kernel/index.js';
-import { type Executor, isUniqueViolation } from '../store/index.js';
+import { type Executor, deleteRow, isUniqueViolation, lockKey } from '../store/index.js';
 import { findAdminTokenByHash, findAdminUserByEmail, toAdminToken, toAdminUser } from './access.store.js';
 import type { AdminToken, AdminTokenCreate, AdminTokenScope, AdminUser, AdminUserCreate } from './schemas.js';
 
@@ -63,12 +63,21 @@ export async function createAdminUser(
   }
 }
 
+/**
+ * The advisory lock of admin user deletions on PostgreSQL ("trau"): the check that another admin user remains is
+ * over rows that no row owns, so there is none for `lockRow`.
+ */
+const ADMIN_USERS_LOCK_KEY = 0x74726175;
+
 export async function deleteAdminUser(deps: ChangeDeps, actor: Actor, id: string): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
+    // two admin users deleting each other at once (two control processes) check one after the other, and the
+    // second finds itself the last
+    await lockKey(tx, ADMIN_USERS_LOCK_KEY);
     const user = await getAdminUser(tx, id);
     const others = await tx.selectFrom('admin_users').select('id').where('id', '!=', id).executeTakeFirst();
     if (!others) throw new TrellisError('invalid_state', 'The last admin user cannot be deleted.');
-    await tx.deleteFrom('admin_users').where('id', '=', id).execute();
+    if (!(await deleteRow(tx, 'admin_users', id))) throw notFound('admin user', id);
     await record({
       type: 'admin_user.deleted',
       entityType: 'admin_user',

@@ -24,7 +24,7 @@ import {
   listApplicationRows,
   toCredential,
 } from './access.store.js';
-import { type Executor, type PageRequest, type Tx, lockRow } from '../store/index.js';
+import { type Executor, type PageRequest, type Tx, deleteRow, lockRow } from '../store/index.js';
 import { getAccount } from './accounts.js';
 import { checkCustomFields } from './custom-fields.js';
 import type {
@@ -436,7 +436,7 @@ export async function declineApplicationPlan(
 export async function deleteApplication(deps: ChangeDeps, actor: Actor, id: string): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const application = await getApplication(tx, id);
-    await tx.deleteFrom('applications').where('id', '=', id).execute();
+    if (!(await deleteRow(tx, 'applications', id))) throw notFound('application', id);
     await record({
       type: 'application.deleted',
       entityType: 'application',

@@ -1,7 +1,7 @@
 /** Custom fields the provider defines for accounts, users and applications, and the check of their values. */
 import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
 import { type FieldProblem, TrellisError, invalid, isoNow, newId, notFound } from '../kernel/index.js';
-import { type Executor, flag, isUniqueViolation } from '../store/index.js';
+import { type Executor, deleteRow, flag, isUniqueViolation } from '../store/index.js';
 import { listCustomFieldRows, toCustomField } from './access.store.js';
 import type { CustomField, CustomFieldCreate, CustomFieldUpdate } from './schemas.js';
 
@@ -88,7 +88,7 @@ export async function updateCustomField(
 export async function deleteCustomField(deps: ChangeDeps, actor: Actor, id: string): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const field = await getCustomField(tx, id);
-    await tx.deleteFrom('custom_fields').where('id', '=', id).execute();
+    if (!(await deleteRow(tx, 'custom_fields', id))) throw notFound('custom field', id);
     await record({
       type: 'custom_field.deleted',
       entityType: 'custom_field',

@@ -5,7 +5,14 @@
 import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
 import { compileRule } from '../gateway/mapping-rules.js';
 import { TrellisError, generateSecret, invalid, isoNow, newId, notFound } from '../kernel/index.js';
-import { type Executor, type PageRequest, flag, isUniqueViolation, lockRow } from '../store/index.js';
+import {
+  type Executor,
+  type PageRequest,
+  deleteRow,
+  flag,
+  isUniqueViolation,
+  lockRow,
+} from '../store/index.js';
 import {
   type MappingRuleKey,
   findHitsMetric,
@@ -218,7 +225,7 @@ export async function deleteService(deps: ChangeDeps, actor: Actor, id: string):
       .executeTakeFirst();
     if (app)
       throw new TrellisError('invalid_state', 'The service still has applications; delete them first.');
-    await tx.deleteFrom('services').where('id', '=', id).execute();
+    if (!(await deleteRow(tx, 'services', id))) throw notFound('service', id);
     await record({
       type: 'service.deleted',
       entityType: 'service',
@@ -353,7 +360,7 @@ export async function deleteMetric(
     const metric = await getMetric(tx, serviceId, id);
     if (metric.systemName === 'hits')
       throw new TrellisError('invalid_state', 'The hits metric cannot be deleted.');
-    await tx.deleteFrom('metrics').where('id', '=', id).execute();
+    if (!(await deleteRow(tx, 'metrics', id))) throw notFound('metric', id);
     await record({
       type: `${metric.kind}.deleted`,
       entityType: 'metric',
@@ -513,7 +520,7 @@ export async function deleteMappingRule(
 ): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const rule = await getMappingRule(tx, serviceId, id);
-    await tx.deleteFrom('mapping_rules').where('id', '=', id).execute();
+    if (!(await deleteRow(tx, 'mapping_rules', id))) throw notFound('mapping rule', id);
     await record({
       type: 'mapping_rule.deleted',
       entityType: 'mapping_rule',
@@ -625,7 +632,7 @@ export async function deletePlan(deps: ChangeDeps, actor: Actor, id: string): Pr
         'invalid_state',
         'Applications are on this plan; move them to another plan first.',
       );
-    await tx.deleteFrom('plans').where('id', '=', id).execute();
+    if (!(await deleteRow(tx, 'plans', id))) throw notFound('plan', id);
     await record({
       type: 'plan.deleted',
       entityType: 'plan',
@@ -708,7 +715,7 @@ export async function deletePlanLimit(
   await runChange(deps, actor, async (tx, record) => {
     const plan = await getPlan(tx, planId);
     if (!plan.limits.some((l) => l.id === limitId)) throw notFound('limit', limitId);
-    await tx.deleteFrom('plan_limits').where('id', '=', limitId).execute();
+    if (!(await deleteRow(tx, 'plan_limits', limitId))) throw notFound('limit', limitId);
     await record({
       type: 'plan.limit_deleted',
       entityType: 'plan',
@@ -893,7 +900,7 @@ export async function deleteEndUserLimit(
       .where('service_id', '=', serviceId)
       .executeTakeFirst();
     if (!row) throw notFound('end-user limit', limitId);
-    await tx.deleteFrom('service_end_user_limits').where('id', '=', limitId).execute();
+    if (!(await deleteRow(tx, 'service_end_user_limits', limitId))) throw notFound('end-user limit', limitId);
     await record({
       type: 'service.end_user_limit_deleted',
       entityType: 'service',

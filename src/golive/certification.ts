@@ -146,7 +146,13 @@ export async function deleteCertificationPlan(
 ): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const before = await getCertificationPlan(tx, serviceId);
-    await cdb(tx).deleteFrom('certification_plans').where('service_id', '=', serviceId).execute();
+    const deleted = await cdb(tx)
+      .deleteFrom('certification_plans')
+      .where('service_id', '=', serviceId)
+      .executeTakeFirst();
+    // of two deletions at once (two control processes), the one that removed nothing answers as it would after
+    // the other: one deletion, one event
+    if (Number(deleted.numDeletedRows) === 0) throw notFoundPlan(serviceId);
     await record({
       type: 'certification_plan.deleted',
       entityType: 'certification_plan',

@@ -34,8 +34,10 @@ export async function updatePageRow(
   await brandDb(db).updateTable('content_pages').set(patch).where('id', '=', id).execute();
 }
 
-export async function deletePageRow(db: Executor, id: string): Promise<void> {
-  await brandDb(db).deleteFrom('content_pages').where('id', '=', id).execute();
+/** True when it removed the page (not when another deletion did first). */
+export async function deletePageRow(db: Executor, id: string): Promise<boolean> {
+  const r = await brandDb(db).deleteFrom('content_pages').where('id', '=', id).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
 }
 
 function showcaseQuery(db: Executor) {

@@ -220,9 +220,10 @@ export async function updateContentPage(
 
 export async function deleteContentPage(deps: ChangeDeps, actor: Actor, id: string): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
+    const gone = () => notFound('content page', id);
     const row = id.length <= 64 ? await findPageRow(tx, id) : undefined;
-    if (!row) throw notFound('content page', id);
-    await deletePageRow(tx, id);
+    if (!row) throw gone();
+    if (!(await deletePageRow(tx, id))) throw gone();
     await record({
       type: 'content_page.deleted',
       entityType: 'content_page',

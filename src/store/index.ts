@@ -13,6 +13,7 @@ export {
   type StoreOptions,
 } from './dialect.js';
 export { lockKey, lockRow } from './row-lock.js';
+export { deleteRow } from './row-delete.js';
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;

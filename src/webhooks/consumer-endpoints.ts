@@ -155,7 +155,7 @@ export async function deleteConsumerEndpoint(
 ): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const endpoint = await getConsumerEndpoint(tx, applicationId, id);
-    await deleteEndpointRow(tx, id);
+    if (!(await deleteEndpointRow(tx, id))) throw notFound('webhook endpoint', id);
     await record({
       type: 'webhook_endpoint.deleted',
       entityType: 'webhook_endpoint',

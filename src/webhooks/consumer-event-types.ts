@@ -178,7 +178,7 @@ export async function deleteEventType(
 ): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const eventType = await getServiceEventType(tx, serviceId, name);
-    await deleteEventTypeRow(tx, serviceId, name);
+    if (!(await deleteEventTypeRow(tx, serviceId, name))) throw notFound('event type', name);
     await record({
       type: 'service_event_type.deleted',
       entityType: 'service',

@@ -58,12 +58,14 @@ export async function updateEventTypeRow(
     .execute();
 }
 
-export async function deleteEventTypeRow(db: Executor, serviceId: string, name: string): Promise<void> {
-  await consumerDb(db)
+/** True when it removed the event type (not when another deletion did first). */
+export async function deleteEventTypeRow(db: Executor, serviceId: string, name: string): Promise<boolean> {
+  const r = await consumerDb(db)
     .deleteFrom('service_event_types')
     .where('service_id', '=', serviceId)
     .where('name', '=', name)
-    .execute();
+    .executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
 }
 
 // ---- published events --------------------------------------------------------------------------------------

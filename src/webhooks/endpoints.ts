@@ -185,7 +185,7 @@ export async function updateEndpoint(
 export async function deleteEndpoint(deps: WebhookDeps, actor: Actor, id: string): Promise<void> {
   await runChange(deps, actor, async (tx, record) => {
     const endpoint = await getEndpoint(tx, id);
-    await deleteEndpointRow(tx, id);
+    if (!(await deleteEndpointRow(tx, id))) throw notFound('webhook endpoint', id);
     await record({
       type: 'webhook_endpoint.deleted',
       entityType: 'webhook_endpoint',

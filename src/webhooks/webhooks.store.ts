@@ -45,8 +45,10 @@ export async function updateEndpointRow(db: Executor, id: string, set: Partial<E
   await hooksDb(db).updateTable('webhook_endpoints').set(set).where('id', '=', id).execute();
 }
 
-export async function deleteEndpointRow(db: Executor, id: string): Promise<void> {
-  await hooksDb(db).deleteFrom('webhook_endpoints').where('id', '=', id).execute();
+/** True when it removed the endpoint (not when another deletion did first). */
+export async function deleteEndpointRow(db: Executor, id: string): Promise<boolean> {
+  const r = await hooksDb(db).deleteFrom('webhook_endpoints').where('id', '=', id).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
 }
 
 export async function listEndpointRows(db: Executor, limit: number, cursor?: string): Promise<EndpointRow[]> {

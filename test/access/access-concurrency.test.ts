@@ -4,21 +4,25 @@
  * a 409 code, whatever the interleaving. The requests overlap on PostgreSQL (a pool of connections); SQLite runs
  * one transaction at a time and must give the same answers. A read-merge-write (custom fields, the plan an
  * application moves from) reads under its row's lock, so no write is made from a value another one replaced, and
- * a check over other rows (an account keeps an admin) is made under the lock of the row they belong to.
+ * a check over other rows (an account keeps an admin) is made under the lock of the row they belong to, or of an
+ * advisory lock when no row owns them (the provider keeps an admin user).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   addApplicationKey,
   changeApplicationPlan,
   createAccount,
+  createAdminUser,
   createApplication,
   createCustomField,
   createUser,
   declineApplicationPlan,
+  deleteAdminUser,
   deleteUser,
   getAccount,
   getApplication,
   getUser,
+  listAdminUsers,
   maxActiveKeys,
   requestApplicationPlan,
   revokeApplicationKey,
@@ -264,5 +268,19 @@ describe.each(dialects)('access changes made at once (%s)', (dialect) => {
       .where('role', '=', 'admin')
       .execute();
     expect(admins).toHaveLength(1);
+  });
+
+  it('keeps an admin user when the last two delete each other at once', async () => {
+    const admin = { name: 'Admin', password: 'long enough password' };
+    const [ada, bob] = [
+      await createAdminUser(deps, systemActor, { ...admin, email: 'ada@provider.test' }),
+      await createAdminUser(deps, systemActor, { ...admin, email: 'bob@provider.test' }),
+    ];
+    const { ok, refused } = await linedUpAtCommit(
+      store,
+      [ada, bob].map((a) => () => deleteAdminUser(deps, systemActor, a.id)),
+    );
+    expect([ok.length, refused]).toEqual([1, ['invalid_state']]);
+    expect(await listAdminUsers(store.db)).toHaveLength(1);
   });
 });
