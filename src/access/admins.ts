@@ -148,12 +148,16 @@ export async function createAdminToken(
 export async function revokeAdminToken(deps: ChangeDeps, actor: Actor, id: string): Promise<AdminToken> {
   return runChange(deps, actor, async (tx, record) => {
     const before = await getAdminToken(tx, id);
-    if (before.revokedAt) throw new TrellisError('invalid_state', 'The token is already revoked.');
-    await tx
+    const revoked = () => new TrellisError('invalid_state', 'The token is already revoked.');
+    if (before.revokedAt) throw revoked();
+    // conditional: of two revocations at once, the second changes nothing and records nothing
+    const result = await tx
       .updateTable('admin_tokens')
       .set({ revoked_at: isoNow(deps.clock) })
       .where('id', '=', id)
-      .execute();
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) throw revoked();
     const token = await getAdminToken(tx, id);
     await record({
       type: 'admin_token.revoked',

@@ -12,6 +12,7 @@ import {
   addApplicationKey,
   changeApplicationPlan,
   createAccount,
+  createAdminToken,
   createAdminUser,
   createApplication,
   createCustomField,
@@ -25,6 +26,7 @@ import {
   listAdminUsers,
   maxActiveKeys,
   requestApplicationPlan,
+  revokeAdminToken,
   revokeApplicationKey,
   transitionAccount,
   transitionApplication,
@@ -144,6 +146,16 @@ describe.each(dialects)('access changes made at once (%s)', (dialect) => {
     );
     expect([ok.length, refused]).toEqual([1, Array(3).fill('invalid_state')]);
     expect(await eventsOf('credential.revoked', credentialId)).toBe(1);
+  });
+
+  it('revokes an admin token once when it is revoked twice at once', async () => {
+    const token = await createAdminToken(deps, systemActor, { name: 'Twice', scope: 'read' });
+    const { ok, refused } = await linedUpAtCommit(
+      store,
+      times(2, () => revokeAdminToken(deps, systemActor, token.id)),
+    );
+    expect([ok.length, refused]).toEqual([1, ['invalid_state']]);
+    expect(await eventsOf('admin_token.revoked', token.id)).toBe(1);
   });
 
   it('keeps every custom field of an application when PATCHes setting different ones are made at once', async () => {
