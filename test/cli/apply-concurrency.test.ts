@@ -16,6 +16,7 @@ import { systemActor } from '../../src/events/index.js';
 import { systemClock } from '../../src/kernel/index.js';
 import { openStore } from '../../src/store/index.js';
 import { dialects, freshDatabaseUrl } from '../support/stores.js';
+import { nextMessage } from '../support/child-message.js';
 
 const childEntry = join(import.meta.dirname, '../support/apply-child.ts');
 const children: ChildProcess[] = [];
@@ -28,19 +29,6 @@ interface Ran {
   code: number;
   stdout: string;
   stderr: string;
-}
-
-function nextMessage<T>(child: ChildProcess, type: string, ms = 30_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${type} within ${ms} ms`)), ms);
-    const listener = (message: unknown) => {
-      if ((message as { type?: string }).type !== type) return;
-      clearTimeout(timer);
-      child.off('message', listener);
-      resolve(message as T);
-    };
-    child.on('message', listener);
-  });
 }
 
 /** A `trellis` process with the command loaded, waiting for a command line. */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HostLimiter, serveHostCounters } from '../../src/gateway/limiter/host-limiter.js';
 import { MemoryLimiter } from '../../src/gateway/limiter/memory-limiter.js';
+import { nextMessage } from '../support/child-message.js';
 
 const childEntry = join(import.meta.dirname, '../support/host-limiter-child.ts');
 const children: ChildProcess[] = [];
@@ -14,19 +15,6 @@ const children: ChildProcess[] = [];
 afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
 });
-
-function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${type} within 20 s`)), 20_000);
-    const listener = (message: unknown) => {
-      if ((message as { type?: string }).type !== type) return;
-      clearTimeout(timer);
-      child.off('message', listener);
-      resolve(message as T);
-    };
-    child.on('message', listener);
-  });
-}
 
 /** A gateway-like process whose counters the test process holds. */
 async function gatewayProcess(counters: MemoryLimiter): Promise<ChildProcess> {

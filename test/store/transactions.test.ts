@@ -14,6 +14,7 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Store, migrateToLatest, openStore } from '../../src/store/index.js';
 import { dialects, freshDatabaseUrl } from '../support/stores.js';
+import { nextMessage } from '../support/child-message.js';
 
 const childEntry = join(import.meta.dirname, 'transactions-child.ts');
 const PROCESSES = 3;
@@ -24,19 +25,6 @@ afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
 });
 
-function nextMessage<T>(child: ChildProcess, type: string, ms = 60_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${type} within ${ms} ms`)), ms);
-    const listener = (message: unknown) => {
-      if ((message as { type?: string }).type !== type) return;
-      clearTimeout(timer);
-      child.off('message', listener);
-      resolve(message as T);
-    };
-    child.on('message', listener);
-  });
-}
-
 async function writerProcess(url: string): Promise<ChildProcess> {
   const child = fork(childEntry, {
     execArgv: ['--import', 'tsx'],
@@ -44,7 +32,7 @@ async function writerProcess(url: string): Promise<ChildProcess> {
     stdio: 'inherit',
   });
   children.push(child);
-  await nextMessage(child, 'test:ready');
+  await nextMessage(child, 'test:ready', 60_000);
   return child;
 }
 
@@ -72,7 +60,7 @@ describe.each(dialects)('transactions of several processes at once (%s)', { time
     const writers = await Promise.all(Array.from({ length: PROCESSES }, () => writerProcess(url)));
     const ran = await Promise.all(
       writers.map((child, p) => {
-        const answer = nextMessage<{ failures: string[] }>(child, 'test:ran');
+        const answer = nextMessage<{ failures: string[] }>(child, 'test:ran', 60_000);
         child.send({ type: 'test:run', n: CHANGES, tag: `p${p}` });
         return answer;
       }),
