@@ -307,7 +307,7 @@ export async function compactUsageJournal(db: Executor, maxEntries: number): Pro
         if (!(err instanceof JournalBodyError)) throw err;
         dropped++;
       }
-      // PostgreSQL's compaction runs on the gateway's thread: a flush of a thousand applications is about 300 KB
+      // PostgreSQL's compaction runs on the gateway's thread: a flush of a thousand applications is about 250 KB
       // to parse, so requests get their turn between rows (SQLite's runs on the writer thread)
       if (postgres) await new Promise((resolve) => setImmediate(resolve));
     }
