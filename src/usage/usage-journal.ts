@@ -56,34 +56,27 @@ export function encodeJournal(
     ref(r.metric_id),
     r.value,
   ]);
-  const c = callRows.map((r) => [
-    ref(r.bucket),
-    ref(r.service_id),
-    ref(r.application_id),
-    ref(r.account_id),
-    ref(r.end_user),
-    ref(r.client_ip),
-    r.status,
-    r.calls,
-    r.latency_ms_sum,
-    r.latency_ms_max,
-    r.bytes_in,
-    r.bytes_out,
-  ]);
+  const c = callRows.map((r) => callValues(r, ref));
   const u: [number, number][] = [];
   for (const k of used) u.push([ref(k.hash), k.at]);
   return JSON.stringify({ v: 2, s: strings, m, c, u });
 }
 
-/** A calls row's values in the order of its columns (the journal's and the upsert's). */
-export function callValues(r: UsageCallTable): (string | number)[] {
+/**
+ * A calls row's values in the order of its columns (the journal's and the upsert's), its text columns through
+ * `text` (the journal's version 2 writes their indexes).
+ */
+export function callValues(
+  r: UsageCallTable,
+  text: (value: string) => string | number = (value) => value,
+): (string | number)[] {
   return [
-    r.bucket,
-    r.service_id,
-    r.application_id,
-    r.account_id,
-    r.end_user,
-    r.client_ip,
+    text(r.bucket),
+    text(r.service_id),
+    text(r.application_id),
+    text(r.account_id),
+    text(r.end_user),
+    text(r.client_ip),
     r.status,
     r.calls,
     r.latency_ms_sum,

@@ -69,7 +69,12 @@ function version1(f: ReturnType<typeof flush>): string {
     r.metric_id,
     r.value,
   ]);
-  return JSON.stringify({ v: 1, m, c: f.callRows.map(callValues), u: f.used.map((k) => [k.hash, k.at]) });
+  return JSON.stringify({
+    v: 1,
+    m,
+    c: f.callRows.map((r) => callValues(r)),
+    u: f.used.map((k) => [k.hash, k.at]),
+  });
 }
 
 const sumsOf = (bodies: readonly string[]) => {
