@@ -267,18 +267,30 @@ export async function findAdminUserByEmail(db: Executor, email: string) {
   return db.selectFrom('admin_users').selectAll().where('email', '=', email.toLowerCase()).executeTakeFirst();
 }
 
-// portal settings: one JSON document in the `settings` row `portal`
+// settings: rows of one value by key
 
-export async function findPortalSettingsValue(db: Executor): Promise<string | undefined> {
-  const row = await db.selectFrom('settings').select('value').where('key', '=', 'portal').executeTakeFirst();
-  return row?.value;
+/** A row of `settings` (the portal settings' document, the uploaded favicon). */
+export async function findSettingRow(
+  db: Executor,
+  key: string,
+): Promise<{ value: string; updated_at: string } | undefined> {
+  return db.selectFrom('settings').select(['value', 'updated_at']).where('key', '=', key).executeTakeFirst();
 }
 
-/** Writes the document in one statement: the first write inserts the row, later ones replace its value. */
-export async function upsertPortalSettingsRow(db: Executor, value: string, now: string): Promise<void> {
+/**
+ * Writes a row of `settings` in one statement (inserts it, or replaces the value of the one there): writers at
+ * once (two control processes) all succeed, the last to commit last; an update-then-insert let all but the first
+ * inserter fail on the key (409).
+ */
+export async function upsertSettingRow(db: Executor, key: string, value: string, now: string): Promise<void> {
   await db
     .insertInto('settings')
-    .values({ key: 'portal', value, updated_at: now })
+    .values({ key, value, updated_at: now })
     .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: now }))
     .execute();
+}
+
+export async function deleteSettingRow(db: Executor, key: string): Promise<boolean> {
+  const r = await db.deleteFrom('settings').where('key', '=', key).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
 }

@@ -5,4 +5,9 @@ export * from './custom-fields.js';
 export * from './admins.js';
 export * from './settings.js';
 export { signupExpress } from './signup.js';
-export type { ApplicationFilter } from './access.store.js';
+export {
+  type ApplicationFilter,
+  deleteSettingRow,
+  findSettingRow,
+  upsertSettingRow,
+} from './access.store.js';

@@ -2,7 +2,7 @@
 import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
 import { isoNow } from '../kernel/index.js';
 import { type Executor, lockKey } from '../store/index.js';
-import { findPortalSettingsValue, upsertPortalSettingsRow } from './access.store.js';
+import { findSettingRow, upsertSettingRow } from './access.store.js';
 import type { PortalSettings, PortalSettingsUpdate } from './schemas.js';
 
 /**
@@ -25,11 +25,8 @@ export const defaultPortalSettings: PortalSettings = {
 };
 
 export async function getPortalSettings(db: Executor): Promise<PortalSettings> {
-  const value = await findPortalSettingsValue(db);
-  return {
-    ...defaultPortalSettings,
-    ...(value === undefined ? {} : (JSON.parse(value) as Partial<PortalSettings>)),
-  };
+  const row = await findSettingRow(db, 'portal');
+  return { ...defaultPortalSettings, ...(row ? (JSON.parse(row.value) as Partial<PortalSettings>) : {}) };
 }
 
 export async function updatePortalSettings(
@@ -42,7 +39,7 @@ export async function updatePortalSettings(
     // other, so none loses the settings another set, and the first ones do not collide on the row's key
     await lockKey(tx, SETTINGS_LOCK_KEY);
     const settings = { ...(await getPortalSettings(tx)), ...input };
-    await upsertPortalSettingsRow(tx, JSON.stringify(settings), isoNow(deps.clock));
+    await upsertSettingRow(tx, 'portal', JSON.stringify(settings), isoNow(deps.clock));
     await record({
       type: 'portal_settings.updated',
       entityType: 'settings',

@@ -85,29 +85,3 @@ export async function deleteShowcaseRow(db: Executor, applicationId: string): Pr
     .executeTakeFirst();
   return Number(r.numDeletedRows) > 0;
 }
-
-/** A row of `settings` (the uploaded favicon is kept there). */
-export async function findSettingRow(
-  db: Executor,
-  key: string,
-): Promise<{ value: string; updated_at: string } | undefined> {
-  return db.selectFrom('settings').select(['value', 'updated_at']).where('key', '=', key).executeTakeFirst();
-}
-
-/**
- * Writes a row of `settings` in one statement (inserts it, or replaces the value of the one there): writers at
- * once (two control processes) all succeed, the last to commit last; an update-then-insert let all but the first
- * inserter fail on the key (409).
- */
-export async function upsertSettingRow(db: Executor, key: string, value: string, now: string): Promise<void> {
-  await db
-    .insertInto('settings')
-    .values({ key, value, updated_at: now })
-    .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: now }))
-    .execute();
-}
-
-export async function deleteSettingRow(db: Executor, key: string): Promise<boolean> {
-  const r = await db.deleteFrom('settings').where('key', '=', key).executeTakeFirst();
-  return Number(r.numDeletedRows) > 0;
-}

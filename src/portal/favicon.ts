@@ -6,7 +6,7 @@
 import { type Actor, type ChangeDeps, runChange } from '../events/index.js';
 import { TrellisError, isoNow } from '../kernel/index.js';
 import type { Executor } from '../store/index.js';
-import { deleteSettingRow, findSettingRow, upsertSettingRow } from './brand.store.js';
+import { deleteSettingRow, findSettingRow, upsertSettingRow } from '../access/index.js';
 
 export const maxFaviconBytes = 64 * 1024;
 const settingsKey = 'portal_favicon';
