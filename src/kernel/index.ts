@@ -6,3 +6,4 @@ export * from './clock.js';
 export * from './ip-ranges.js';
 export * from './client-address.js';
 export * from './yaml.js';
+export * from './log.js';

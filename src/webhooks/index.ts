@@ -29,7 +29,6 @@ export {
   type WebhookSender,
   type WebhookWorker,
   type WebhookWorkerDeps,
-  type WebhookWorkerLogger,
   type WebhookWorkerOptions,
 } from './worker.js';
 export { webhookAdminRoutes } from './admin-routes.js';

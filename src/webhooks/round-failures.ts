@@ -4,13 +4,7 @@
  * first failure is logged with its error, then at most one line per interval while rounds go on failing (how many
  * since the last line, and the last error's message), and one line when a round succeeds again.
  */
-import type { Clock } from '../kernel/index.js';
-
-/** pino's logger satisfies it. */
-export interface RoundFailureLogger {
-  info(data: object, message?: string): void;
-  warn(data: object, message?: string): void;
-}
+import { type Clock, type Logger, errorFields } from '../kernel/index.js';
 
 export interface RoundFailures {
   /** A round failed with `err`. */
@@ -26,7 +20,7 @@ export const roundFailureLogIntervalMs = 30_000;
  * @example const rounds = roundFailureReporter(logger, clock); try { await tick(); rounds.succeeded() } catch (err) { rounds.failed(err) }
  */
 export function roundFailureReporter(
-  logger: RoundFailureLogger | undefined,
+  logger: Logger | undefined,
   clock: Clock,
   intervalMs = roundFailureLogIntervalMs,
 ): RoundFailures {
@@ -51,16 +45,8 @@ export function roundFailureReporter(
       }
       sinceLine++;
       if (now - lineAt < intervalMs) return;
-      const code = (err as { code?: unknown } | null)?.code;
       logger?.warn(
-        {
-          rounds: sinceLine,
-          failingForMs: now - firstAt,
-          err: {
-            message: err instanceof Error ? err.message : String(err),
-            ...(typeof code === 'string' && { code }),
-          },
-        },
+        { rounds: sinceLine, failingForMs: now - firstAt, ...errorFields(err) },
         'webhooks: worker rounds still failing',
       );
       lineAt = now;

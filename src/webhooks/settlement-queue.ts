@@ -16,20 +16,15 @@
  * two batches wait (the refused one and the one that was being sent meanwhile).
  */
 import { performance } from 'node:perf_hooks';
-import type { Clock } from '../kernel/index.js';
+import { type Clock, type Logger, errorFields } from '../kernel/index.js';
 import { isDatabaseUnavailable } from '../store/index.js';
-
-/** Where the queue says that settlements wait, were written, or were dropped; pino's logger satisfies it. */
-export interface SettlementQueueLogger {
-  info(data: object, message?: string): void;
-  warn(data: object, message?: string): void;
-}
 
 export interface SettlementQueueOptions<T> {
   /** Writes one batch's settlements in one transaction. */
   write(batch: readonly T[]): Promise<void>;
   clock: Clock;
-  logger?: SettlementQueueLogger | undefined;
+  /** Where the queue says that settlements wait, were written, or were dropped. */
+  logger?: Logger | undefined;
   /** True once the worker stops: a batch refused from then on is dropped, not tried again. */
   stopping?: () => boolean;
   /** First wait before writing again, doubled after each refusal up to `maxBackoffMs` (default 100 ms). */
@@ -61,14 +56,6 @@ interface Queued<T> {
   leaseEndsAt: number;
   /** the same moment in `performance.now()` time: a clock that does not move (tests) still lets a lease end */
   realLeaseEndsAt: number;
-}
-
-function errorFields(err: unknown): { message: string; code?: string } {
-  const code = (err as { code?: unknown } | null)?.code;
-  return {
-    message: err instanceof Error ? err.message : String(err),
-    ...(typeof code === 'string' && { code }),
-  };
 }
 
 /**
@@ -115,7 +102,7 @@ export function createSettlementQueue<T>(options: SettlementQueueOptions<T>): Se
     waitingSince = performance.now();
     writtenWhileWaiting = 0;
     logger?.warn(
-      { err: errorFields(err), messages: queue.reduce((n, q) => n + q.batch.length, 0) },
+      { ...errorFields(err), messages: queue.reduce((n, q) => n + q.batch.length, 0) },
       'webhooks: cannot settle delivered messages, the database is away; keeping them and writing them when it answers, until their lease ends',
     );
   }

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type ChangeDeps, runChange, systemActor } from '../events/index.js';
-import { type Clock, newId } from '../kernel/index.js';
+import { type Clock, type Logger, newId } from '../kernel/index.js';
 import type { Sealer } from '../oauth/index.js';
 import { OutboundError, type OutboundClient } from '../outbound/index.js';
 import type { Mailer } from '../mail/index.js';
@@ -77,20 +77,14 @@ export interface WebhookWorkerOptions {
   disableAfterMs?: number;
 }
 
-/** Where the worker reports what goes wrong, and what recovers; pino's logger satisfies it. */
-export interface WebhookWorkerLogger {
-  info(data: object, message?: string): void;
-  warn(data: object, message?: string): void;
-  error(data: object, message?: string): void;
-}
-
 export interface WebhookWorkerDeps {
   db: Db;
   clock: Clock;
   sealer: Sealer;
   sender: WebhookSender;
   options?: WebhookWorkerOptions;
-  logger?: WebhookWorkerLogger;
+  /** Where the worker reports what goes wrong, and what recovers. */
+  logger?: Logger;
   /** Told after each attempt (metrics). */
   onAttempt?: (outcome: AttemptOutcome) => void;
   /** Each endpoint's rate and circuit breaker (default: in this process's memory; Redis shares it). */
