@@ -10,8 +10,7 @@
  * attempt counted as a failure); rows older than the longest memory are deleted as failures come in, which bounds
  * the table by what the delays let through.
  */
-import { createHash } from 'node:crypto';
-import { type Clock, isoNow } from '../kernel/index.js';
+import { type Clock, hashSecret, isoNow } from '../kernel/index.js';
 import { type Db, lockKey } from '../store/index.js';
 import {
   dateLoginAttempts,
@@ -77,7 +76,7 @@ function waitOf(rule: DelayRule, count: number, last: number, now: number): numb
 
 /** The advisory lock of a counter key on PostgreSQL: 48 bits of its SHA-256. */
 function lockOf(key: string): number {
-  return Number.parseInt(createHash('sha256').update(key).digest('hex').slice(0, 12), 16);
+  return Number.parseInt(hashSecret(key).slice(0, 12), 16);
 }
 
 export function createLoginThrottle(
